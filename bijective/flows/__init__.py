@@ -1,0 +1,5 @@
+"""Flows: a transform plus a base distribution (ready-made architectures come later)."""
+
+from .base import Flow, FlowDistribution
+
+__all__ = ["Flow", "FlowDistribution"]

@@ -1,0 +1,47 @@
+"""Multilayer perceptron conditioner."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+class MLP(nn.Module):
+    """x (*batch, in_features) [and context (*batch, context)] -> (*batch, out_features).
+
+    Linear layers with `activation` between them; the context, when the network has one, is
+    concatenated to the input. The last layer starts at zero (`zero_init`), so a flow layer
+    it conditions starts as the identity (as nflows and zuko do).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: Sequence[int] = (64, 64),
+        context: int = 0,
+        activation: type[nn.Module] = nn.ReLU,
+        zero_init: bool = True,
+    ) -> None:
+        super().__init__()
+        self.context_features = context
+        sizes = [in_features + context, *hidden, out_features]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+            if i > 0:
+                layers.append(activation())
+            layers.append(nn.Linear(a, b))
+        if zero_init:
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.context_features:
+            if context is None:
+                raise ValueError(f"MLP: built with context={self.context_features}; got no context")
+            x = torch.cat([x, context.expand(*x.shape[:-1], -1)], dim=-1)
+        return self.net(x)

@@ -1,0 +1,37 @@
+"""Bijections from data x to latent z (see `Transform` for the contract)."""
+
+from . import masks
+from .base import Compose, Inverse, Transform
+from .coupling import AdditiveCoupling, AffineCoupling, Coupling
+from .elementwise import Affine, Elementwise, Exp, LeakyReLU, Logit, Sigmoid, Softplus, Tanh
+from .linear import LULinear, Permutation
+from .normalization import ActNorm, BatchNorm
+from .residual import Planar, Radial, Sylvester
+from .transformers import AdditiveTransformer, AffineTransformer
+
+__all__ = [
+    "ActNorm",
+    "AdditiveCoupling",
+    "AdditiveTransformer",
+    "Affine",
+    "AffineCoupling",
+    "AffineTransformer",
+    "BatchNorm",
+    "Compose",
+    "Coupling",
+    "Elementwise",
+    "Exp",
+    "Inverse",
+    "LULinear",
+    "LeakyReLU",
+    "Logit",
+    "Permutation",
+    "Planar",
+    "Radial",
+    "Sigmoid",
+    "Softplus",
+    "Sylvester",
+    "Tanh",
+    "Transform",
+    "masks",
+]

@@ -1,0 +1,117 @@
+"""Coupling layers: mask + conditioner + element-wise transformer, in one class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..nn import MLP
+from ..validation import as_shape
+from .base import Transform
+from .transformers import AdditiveTransformer, AffineTransformer
+
+
+class Coupling(Transform):
+    """z_B = x_B, z_A = tau(x_A; theta), theta = conditioner(x_B, context).
+
+    Dinh et al. 2015 (NICE, arXiv:1410.8516) and 2017 (RealNVP, arXiv:1605.08803). `mask`
+    (bool, the event shape) is True on the kept part B and False on the transformed part A.
+    The Jacobian is triangular, so ladj = sum over A of log|d tau / d x_A|.
+
+    `transformer` is the element-wise map tau (additive, affine, spline: see transformers.py).
+    `conditioner` maps x_B (*batch, |B|) and the context to (*batch, |A| * transformer.params);
+    by default it is an MLP with `hidden` layers whose last layer starts at zero, so the
+    layer starts as the identity. A conditioner of your own must take (x_B, context) and
+    have `context_features` set to `context`.
+    """
+
+    def __init__(
+        self,
+        mask: Tensor,
+        transformer: AdditiveTransformer | AffineTransformer,
+        conditioner: nn.Module | None = None,
+        hidden: Sequence[int] = (64, 64),
+        context: int = 0,
+    ) -> None:
+        super().__init__()
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        self.event_shape = tuple(mask.shape)
+        self.context_features = context
+        self.transformer = transformer
+        flat = mask.flatten()
+        kept, changed = flat.nonzero().squeeze(-1), (~flat).nonzero().squeeze(-1)
+        if kept.numel() == 0 or changed.numel() == 0:
+            raise ValueError(
+                "Coupling: the mask must keep some entries (True) and transform others (False); "
+                f"got {int(flat.sum())} of {flat.numel()} kept"
+            )
+        self.register_buffer("mask", mask)
+        self.register_buffer("kept", kept)
+        self.register_buffer("changed", changed)
+        self.register_buffer("unsort", torch.argsort(torch.cat([kept, changed])))
+        if conditioner is None:
+            conditioner = MLP(kept.numel(), changed.numel() * transformer.params, hidden, context)
+        self.conditioner = conditioner
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        flat = x.flatten(x.dim() - len(self.event_shape))
+        return flat[..., self.kept], flat[..., self.changed]
+
+    def _params(self, kept: Tensor, context: Tensor | None) -> Tensor:
+        params = self.conditioner(kept, context)
+        return params.unflatten(-1, (self.changed.numel(), self.transformer.params))
+
+    def _merge(self, kept: Tensor, changed: Tensor, shape: torch.Size) -> Tensor:
+        return torch.cat([kept, changed], dim=-1)[..., self.unsort].reshape(shape)
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        kept, changed = self._split(x)
+        changed, logd = self.transformer.forward(changed, self._params(kept, context))
+        return self._merge(kept, changed, x.shape), logd.sum(-1)
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        kept, changed = self._split(z)
+        changed, logd = self.transformer.inverse(changed, self._params(kept, context))
+        return self._merge(kept, changed, z.shape), logd.sum(-1)
+
+
+def _checked_mask(name: str, features: int | Sequence[int], mask: Tensor) -> Tensor:
+    shape = as_shape(features)
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    if tuple(mask.shape) != shape:
+        raise ValueError(f"{name}: expected a mask of shape {shape}; got {tuple(mask.shape)}")
+    return mask
+
+
+class AdditiveCoupling(Coupling):
+    """The NICE coupling (Dinh et al. 2015): Coupling with an additive transformer,
+    z_A = x_A + t(x_B); ladj = 0. End a NICE flow with `Affine(features, shift=False)`,
+    the paper's diagonal scaling layer: without it the flow cannot change volume."""
+
+    def __init__(
+        self,
+        features: int | Sequence[int],
+        mask: Tensor,
+        hidden: Sequence[int] = (64, 64),
+        context: int = 0,
+    ) -> None:
+        mask = _checked_mask("AdditiveCoupling", features, mask)
+        super().__init__(mask, AdditiveTransformer(), hidden=hidden, context=context)
+
+
+class AffineCoupling(Coupling):
+    """The RealNVP coupling (Dinh et al. 2017): Coupling with an affine transformer,
+    z_A = x_A * exp(s(x_B)) + t(x_B) with a soft-clamped s; ladj = sum(s)."""
+
+    def __init__(
+        self,
+        features: int | Sequence[int],
+        mask: Tensor,
+        hidden: Sequence[int] = (64, 64),
+        context: int = 0,
+        clamp: float = 5.0,
+    ) -> None:
+        mask = _checked_mask("AffineCoupling", features, mask)
+        super().__init__(mask, AffineTransformer(clamp), hidden=hidden, context=context)

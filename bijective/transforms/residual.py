@@ -1,0 +1,218 @@
+"""Residual flows z = x + g(x): planar, radial and Sylvester, with exact numerical inverses.
+
+None of them has a closed-form inverse in general. Planar and each row of Sylvester reduce
+to an increasing scalar equation with a known bracket (solved by `increasing_root`);
+radial reduces to a quadratic in the radius, solved in closed form. Gradients through an
+inverse come from one Newton step taken with autograd at the root: at a root that step is
+the identity, and its derivative is the implicit-function-theorem gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import Transform
+from .roots import increasing_root
+
+
+class Planar(Transform):
+    """z = x + u_hat tanh(w^T x + b) (Rezende & Mohamed 2015, arXiv:1505.05770).
+
+    ladj = log(1 + tanh'(w^T x + b) w^T u_hat). The reparameterisation
+    u_hat = u + (softplus(w^T u) - 1 - w^T u) w / ||w||^2 gives w^T u_hat > -1, which makes
+    the map invertible. Inverse: with a = w^T x + b and y = w^T z + b, solve the increasing
+    equation a + (w^T u_hat) tanh(a) = y on the bracket y -+ |w^T u_hat|, then
+    x = z - u_hat tanh(a). Shapes: x, z (*batch, D); ladj (*batch).
+    """
+
+    def __init__(self, features: int, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.event_shape = (features,)
+        bound = features**-0.5
+        init = lambda: (2 * torch.rand(features, generator=generator) - 1) * bound  # noqa: E731
+        self.u = nn.Parameter(init())
+        self.w = nn.Parameter(init())
+        self.b = nn.Parameter(torch.zeros(()))
+
+    def u_hat(self) -> Tensor:
+        wu = self.w @ self.u
+        return self.u + (F.softplus(wu) - 1 - wu) * self.w / (self.w @ self.w).clamp_min(1e-12)
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        u_hat = self.u_hat()
+        h = torch.tanh(x @ self.w + self.b)
+        return x + h[..., None] * u_hat, torch.log1p((1 - h * h) * (self.w @ u_hat))
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        u_hat = self.u_hat()
+        c = self.w @ u_hat
+        y = z @ self.w + self.b
+
+        def equation(a: Tensor) -> tuple[Tensor, Tensor]:
+            t = torch.tanh(a)
+            return a + c * t - y, 1 + c * (1 - t * t)
+
+        width = c.detach().abs()
+        a = increasing_root(equation, y.detach() - width, y.detach() + width)
+        value, slope = equation(a)
+        a = a - value / slope
+        h = torch.tanh(a)
+        return z - h[..., None] * u_hat, -torch.log1p(c * (1 - h * h))
+
+
+class Radial(Transform):
+    """z = x + beta (x - x0) / (alpha + r), r = ||x - x0|| (Rezende & Mohamed 2015).
+
+    alpha = softplus(a') > 0 and beta = -alpha + softplus(b') >= -alpha keep it invertible;
+    ladj = (D - 1) log(1 + beta h) + log(1 + beta alpha h^2), h = 1 / (alpha + r).
+    Inverse: ||z - x0|| = r (alpha + r + beta) / (alpha + r) is increasing in r, and the
+    quadratic r^2 + (alpha + beta - r_z) r - alpha r_z = 0 gives r exactly (in its
+    cancellation-free form); then x = x0 + (z - x0)(alpha + r) / (alpha + r + beta).
+    Starts as the identity (beta = 0).
+    """
+
+    def __init__(self, features: int, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.event_shape = (features,)
+        self.x0 = nn.Parameter(torch.randn(features, generator=generator))
+        self.alpha_raw = nn.Parameter(torch.zeros(()))
+        self.beta_raw = nn.Parameter(torch.zeros(()))
+
+    def _alpha_beta(self) -> tuple[Tensor, Tensor]:
+        alpha = F.softplus(self.alpha_raw)
+        return alpha, F.softplus(self.beta_raw) - alpha
+
+    def _ladj(self, r: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
+        h = 1 / (alpha + r)
+        d = self.event_shape[0]
+        return (d - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h * h)
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        alpha, beta = self._alpha_beta()
+        d = x - self.x0
+        r = d.norm(dim=-1)
+        return x + (beta / (alpha + r))[..., None] * d, self._ladj(r, alpha, beta)
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        alpha, beta = self._alpha_beta()
+        d = z - self.x0
+        r_z = d.norm(dim=-1)
+        p = alpha + beta - r_z
+        root = torch.sqrt(p * p + 4 * alpha * r_z)
+        r = torch.where(p > 0, 2 * alpha * r_z / (p + root).clamp_min(1e-30), (root - p) / 2)
+        x = self.x0 + ((alpha + r) / (alpha + r + beta))[..., None] * d
+        return x, -self._ladj(r, alpha, beta)
+
+
+class Sylvester(Transform):
+    """z = x + Q R tanh(R~ Q^T x + b) (van den Berg et al. 2018, arXiv:1803.05649).
+
+    Q (D, M) has orthonormal columns; R, R~ (M, M) are upper triangular with diagonals
+    tanh(.), so r_ii r~_ii > -1, which makes the map invertible. By Sylvester's determinant
+    identity ladj = sum_i log(1 + r_ii r~_ii tanh'(u_i)), u = R~ Q^T x + b.
+    Q is `orthogonal` (QR of a free D x M matrix, M <= D), `householder` (a product of
+    `reflections` Householder reflections, M = D) or `triangular` (Q = I, M = D).
+
+    Inverse: with v = Q^T x, the equation v + R tanh(R~ v + b) = Q^T z is upper triangular,
+    so back-substitution solves it exactly: row i is an increasing scalar equation in v_i
+    (slope 1 + r_ii r~_ii tanh' > 0) bracketed by its right-hand side -+ |r_ii|. Then
+    x = z - Q R tanh(R~ v + b). Shapes: x, z (*batch, D); ladj (*batch).
+    """
+
+    def __init__(
+        self,
+        features: int,
+        m: int | None = None,
+        q: Literal["orthogonal", "householder", "triangular"] = "orthogonal",
+        reflections: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.event_shape = (features,)
+        self.q = q
+        if q == "orthogonal":
+            m = features if m is None else m
+            if not 1 <= m <= features:
+                raise ValueError(f"Sylvester: expected 1 <= m <= features={features}; got m={m}")
+            self.q_raw = nn.Parameter(torch.randn(features, m, generator=generator))
+        elif q in ("householder", "triangular"):
+            if m not in (None, features):
+                raise ValueError(f"Sylvester: q='{q}' uses m = features = {features}; got m={m}")
+            m = features
+            if q == "householder":
+                k = features if reflections is None else reflections
+                self.reflections = nn.Parameter(torch.randn(k, features, generator=generator))
+        else:
+            raise ValueError(
+                f"Sylvester: expected q in 'orthogonal', 'householder', 'triangular'; got {q!r}"
+            )
+        self.m = m
+        self.register_buffer("eye", torch.eye(features), persistent=False)
+        # R = 0 makes the layer start as the identity; a random R~ lets gradients reach R.
+        self.r = nn.Parameter(torch.zeros(m, m))
+        self.r_tilde = nn.Parameter(torch.randn(m, m, generator=generator) * m**-0.5)
+        self.b = nn.Parameter(torch.zeros(m))
+
+    def orthonormal(self) -> Tensor:
+        """Q, shape (D, M), with Q^T Q = I."""
+        if self.q == "orthogonal":
+            return torch.linalg.qr(self.q_raw).Q
+        q = self.eye
+        if self.q == "householder":
+            for v in self.reflections:
+                q = q - (2 / (v @ v)) * torch.outer(q @ v, v)
+        return q
+
+    @staticmethod
+    def _triangular(raw: Tensor) -> Tensor:
+        return raw.triu(1) + torch.diag(torch.tanh(raw.diagonal()))
+
+    def _parts(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        r, rt = self._triangular(self.r), self._triangular(self.r_tilde)
+        return self.orthonormal(), r, rt, r.diagonal() * rt.diagonal()
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        q, r, rt, diag = self._parts()
+        h = torch.tanh(x @ q @ rt.T + self.b)
+        return x + h @ r.T @ q.T, torch.log1p(diag * (1 - h * h)).sum(-1)
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        q, r, rt, diag = self._parts()
+        w = z @ q
+        v = self._back_substitute(w.detach(), r.detach(), rt.detach(), self.b.detach())
+        # One Newton step with autograd: exact at the root, and it carries the gradients.
+        h = torch.tanh(v @ rt.T + self.b)
+        eye = torch.eye(self.m, dtype=z.dtype, device=z.device)
+        jacobian = eye + (r * (1 - h * h)[..., None, :]) @ rt
+        residual = v + h @ r.T - w
+        v = v - torch.linalg.solve_triangular(jacobian, residual[..., None], upper=True)[..., 0]
+        h = torch.tanh(v @ rt.T + self.b)
+        return z - h @ r.T @ q.T, -torch.log1p(diag * (1 - h * h)).sum(-1)
+
+    @staticmethod
+    def _back_substitute(w: Tensor, r: Tensor, rt: Tensor, b: Tensor) -> Tensor:
+        v = torch.zeros_like(w)
+        h = torch.zeros_like(w)
+        for i in reversed(range(w.shape[-1])):
+            offset = v[..., i + 1 :] @ rt[i, i + 1 :] + b[i]
+            rhs = w[..., i] - h[..., i + 1 :] @ r[i, i + 1 :]
+            equation = _row_equation(r[i, i], rt[i, i], offset, rhs)
+            v[..., i] = increasing_root(equation, rhs - r[i, i].abs(), rhs + r[i, i].abs())
+            h[..., i] = torch.tanh(rt[i, i] * v[..., i] + offset)
+        return v
+
+
+def _row_equation(
+    r_ii: Tensor, rt_ii: Tensor, offset: Tensor, rhs: Tensor
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    # Row i of the Sylvester inverse: a + r_ii tanh(rt_ii a + offset) - rhs, and its slope.
+    def equation(a: Tensor) -> tuple[Tensor, Tensor]:
+        t = torch.tanh(rt_ii * a + offset)
+        return a + r_ii * t - rhs, 1 + r_ii * rt_ii * (1 - t * t)
+
+    return equation

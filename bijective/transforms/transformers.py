@@ -1,0 +1,49 @@
+"""Element-wise transformers: the invertible scalar maps that coupling and autoregressive
+layers apply, with parameters computed by a conditioner.
+
+A transformer has `params` (parameters per entry) and maps x (*, n) with
+params (*, n, params) to (y, log|dy/dx|) entry by entry, both (*, n); `inverse` undoes it.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+class AdditiveTransformer:
+    """y = x + t: volume preserving (NICE, Dinh et al. 2015, arXiv:1410.8516)."""
+
+    params = 1
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        return x + params[..., 0], x.new_zeros(()).expand_as(x)
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        return y - params[..., 0], y.new_zeros(()).expand_as(y)
+
+
+class AffineTransformer:
+    """y = x * exp(s) + t with the soft clamp s = clamp * tanh(s' / clamp)
+    (RealNVP, Dinh et al. 2017, arXiv:1605.08803); log|dy/dx| = s.
+
+    The clamp keeps |s| < clamp, so one layer scales by at most exp(clamp); it is the
+    identity near s' = 0, where a zero-initialised conditioner starts.
+    """
+
+    params = 2
+
+    def __init__(self, clamp: float = 5.0) -> None:
+        if clamp <= 0:
+            raise ValueError(f"AffineTransformer: expected clamp > 0; got {clamp}")
+        self.clamp = float(clamp)
+
+    def _shift_log_scale(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        return params[..., 0], self.clamp * (params[..., 1] / self.clamp).tanh()
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, log_scale = self._shift_log_scale(params)
+        return x * log_scale.exp() + shift, log_scale
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, log_scale = self._shift_log_scale(params)
+        return (y - shift) * (-log_scale).exp(), -log_scale

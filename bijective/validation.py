@@ -1,0 +1,110 @@
+"""Input checks at the public entry points, switched off with `set_validation(False)`.
+
+Validation runs once per public call (`Transform.forward`, `Flow.log_prob`, ...), never in
+the inner calls a deep flow makes, so a model of many layers pays for it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+Shape = tuple[int, ...]
+
+_enabled = True
+
+
+def set_validation(enabled: bool) -> None:
+    """Turn input validation on (the default) or off for speed, like torch.distributions'
+    `validate_args`. Off, bad input fails wherever torch first trips on it."""
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def validation_enabled() -> bool:
+    """Whether public entry points validate their input."""
+    return _enabled
+
+
+def as_shape(shape: int | Sequence[int]) -> Shape:
+    """An event shape as a tuple: `8 -> (8,)`, `(3, 4) -> (3, 4)`."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 1 for s in shape):
+        raise ValueError(f"expected a shape of positive sizes; got {shape}")
+    return shape
+
+
+def _fmt(shape: Shape) -> str:
+    return ", ".join(str(s) for s in shape)
+
+
+def check_tensor(where: str, name: str, value: object) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"{where}: expected {name} to be a torch.Tensor; got {type(value).__name__}"
+        )
+    return value
+
+
+def check_event(where: str, name: str, value: object, event_shape: Shape | None) -> Shape | None:
+    """Checks `value` is a tensor of shape (*batch, *event_shape); returns the batch shape
+    (None when the event shape is not known)."""
+    x = check_tensor(where, name, value)
+    if event_shape is None:
+        return None
+    n = len(event_shape)
+    if x.dim() < n or tuple(x.shape[x.dim() - n :]) != event_shape:
+        raise ValueError(
+            f"{where}: expected {name} of shape (*batch, {_fmt(event_shape)}); "
+            f"got shape {tuple(x.shape)}"
+        )
+    return tuple(x.shape[: x.dim() - n])
+
+
+def check_finite(where: str, name: str, x: Tensor) -> None:
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        raise ValueError(
+            f"{where}: {name} contains NaN or infinite values ({int(bad.sum())} of {x.numel()} "
+            "entries); clean the data, or turn validation off with bj.set_validation(False)"
+        )
+
+
+def check_context(
+    where: str, context: object, features: int | None, batch_shape: Shape | None = None
+) -> None:
+    """Checks a context against what the model was built for: `features` None means the
+    model ignores context; 0 means it was built without one; C > 0 means it needs one of
+    shape (*batch, C) whose batch shape broadcasts to `batch_shape`."""
+    if features is None:
+        return
+    if features == 0:
+        if context is not None:
+            shape = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
+            raise ValueError(
+                f"{where}: this model was built without context (context=0); got a context {shape}"
+            )
+        return
+    if context is None:
+        raise ValueError(
+            f"{where}: this model needs a context of shape (*batch, {features}); got none"
+        )
+    c = check_tensor(where, "context", context)
+    if c.dim() == 0 or c.shape[-1] != features:
+        raise ValueError(
+            f"{where}: expected context of shape (*batch, {features}); got shape {tuple(c.shape)}"
+        )
+    if batch_shape is not None:
+        try:
+            ok = torch.broadcast_shapes(c.shape[:-1], batch_shape) == torch.Size(batch_shape)
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"{where}: context batch shape {tuple(c.shape[:-1])} does not broadcast to the "
+                f"input's batch shape {batch_shape}"
+            )
