@@ -92,7 +92,8 @@ class Uniform(Distribution):
     def __init__(self, low: Tensor | float, high: Tensor | float) -> None:
         super().__init__()
         low, high = torch.broadcast_tensors(torch.as_tensor(low), torch.as_tensor(high))
-        low, high = low.to(torch.get_default_dtype()), high.to(torch.get_default_dtype())
+        if not low.is_floating_point():
+            low, high = low.to(torch.get_default_dtype()), high.to(torch.get_default_dtype())
         if low.dim() == 0:
             low, high = low[None], high[None]
         if not (low < high).all():

@@ -1,0 +1,206 @@
+"""The registry every transform goes through: one line per named constructor.
+
+Each case says how to build the transform, its event shape, where its inputs live (data
+sampler for x, latent sampler for z), and for 1-D and 2-D events the base distribution and
+box on which its flow's density is integrated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+import bijective as bj
+from bijective.transforms import masks
+
+T = bj.transforms
+D = bj.distributions
+
+Sampler = Callable[[tuple[int, ...], torch.Generator], Tensor]
+
+
+def normal(shape: tuple[int, ...], g: torch.Generator) -> Tensor:
+    return torch.randn(shape, generator=g, dtype=torch.float64)
+
+
+def uniform(low: float, high: float) -> Sampler:
+    def sample(shape: tuple[int, ...], g: torch.Generator) -> Tensor:
+        return low + (high - low) * torch.rand(shape, generator=g, dtype=torch.float64)
+
+    return sample
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Callable[[], bj.transforms.Transform]
+    shape: tuple[int, ...]
+    context: int = 0
+    data: Sampler = normal
+    latent: Sampler = normal
+    base: Callable[[], D.Distribution] | None = None  # default: StandardNormal(shape)
+    bounds: tuple[float, float] = (-12.0, 12.0)  # integration box, per dimension
+    grid: int = 1200  # points per dimension in 2-D (even: a kink at 0 falls mid-cell)
+    scale: float = 0.5  # std of the random perturbation added to every parameter
+    train_eval_agree: bool = True
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _compose_2d() -> T.Transform:
+    m = masks.alternating(2)
+    return T.Compose(
+        T.ActNorm(2),
+        T.AffineCoupling(2, m, hidden=(16,)),
+        T.LULinear(2),
+        T.Planar(2),
+        T.AffineCoupling(2, ~m, hidden=(16,)),
+    )
+
+
+# The image of [0, 1] under Logit(alpha=0.05), widened by 1e-9 so rounding keeps the grid inside.
+LOGIT_LOW, LOGIT_HIGH = math.log(0.05 / 0.95) - 1e-9, math.log(0.95 / 0.05) + 1e-9
+
+CASES: list[Case] = [
+    # element-wise
+    Case("affine-3", lambda: T.Affine(3), (3,)),
+    Case("affine-2", lambda: T.Affine(2), (2,)),
+    Case("affine-noshift-image", lambda: T.Affine((2, 3, 3), shift=False), (2, 3, 3)),
+    Case(
+        "sigmoid-2",
+        lambda: T.Sigmoid(2),
+        (2,),
+        latent=uniform(0.05, 0.95),
+        base=lambda: D.Uniform(torch.zeros(2), torch.ones(2)),
+        bounds=(-40, 40),
+    ),
+    Case("logit-1", lambda: T.Logit(1), (1,), data=uniform(0.02, 0.98), bounds=(1e-6, 1 - 1e-6)),
+    Case(
+        "logit-alpha-2",
+        lambda: T.Logit(2, alpha=0.05),
+        (2,),
+        data=uniform(0.02, 0.98),
+        base=lambda: D.Uniform(
+            torch.full((2,), LOGIT_LOW, dtype=torch.float64),
+            torch.full((2,), LOGIT_HIGH, dtype=torch.float64),
+        ),
+        bounds=(0, 1),
+    ),
+    Case(
+        "tanh-2",
+        lambda: T.Tanh(2),
+        (2,),
+        latent=uniform(-0.95, 0.95),
+        base=lambda: D.Uniform(-torch.ones(2), torch.ones(2)),
+        bounds=(-25, 25),
+    ),
+    Case(
+        "softplus-1",
+        lambda: T.Softplus(1),
+        (1,),
+        latent=uniform(0.1, 3.0),
+        base=lambda: D.Uniform(torch.zeros(1), torch.full((1,), 2.0)),
+        bounds=(-40, 2.0),
+    ),
+    Case("leaky-relu-2", lambda: T.LeakyReLU(2, negative_slope=0.5), (2,), bounds=(-20, 20)),
+    Case(
+        "exp-1",
+        lambda: T.Exp(1),
+        (1,),
+        latent=uniform(0.1, 3.0),
+        base=lambda: D.Uniform(torch.zeros(1), torch.full((1,), 2.0)),
+        bounds=(-40, math.log(2.0)),
+    ),
+    # linear
+    Case("permutation-reverse-4", lambda: T.Permutation.reverse(4), (4,)),
+    Case("permutation-random-5", lambda: T.Permutation.random(5), (5,)),
+    Case("lu-linear-2", lambda: T.LULinear(2), (2,)),
+    Case("lu-linear-5", lambda: T.LULinear(5), (5,)),
+    # normalization
+    Case("actnorm-2", lambda: T.ActNorm(2), (2,)),
+    Case("actnorm-image", lambda: T.ActNorm((2, 3, 3)), (2, 3, 3)),
+    Case("batchnorm-2", lambda: T.BatchNorm(2), (2,), train_eval_agree=False),
+    Case("batchnorm-image", lambda: T.BatchNorm((2, 3, 3)), (2, 3, 3), train_eval_agree=False),
+    # residual
+    Case("planar-1", lambda: T.Planar(1), (1,)),
+    Case("planar-2", lambda: T.Planar(2), (2,)),
+    Case("planar-5", lambda: T.Planar(5), (5,)),
+    Case("radial-2", lambda: T.Radial(2), (2,)),
+    Case("radial-5", lambda: T.Radial(5), (5,)),
+    Case("sylvester-orthogonal-2", lambda: T.Sylvester(2), (2,)),
+    Case("sylvester-orthogonal-5-m3", lambda: T.Sylvester(5, m=3), (5,)),
+    Case("sylvester-householder-4", lambda: T.Sylvester(4, q="householder", reflections=3), (4,)),
+    Case("sylvester-triangular-2", lambda: T.Sylvester(2, q="triangular"), (2,)),
+    # coupling
+    Case("coupling-additive-4", lambda: T.AdditiveCoupling(4, masks.half(4)), (4,)),
+    # Large random conditioner weights saturate the log-scale clamp and give heavy tails:
+    # a smaller perturbation and a wider box keep the integral's truncation below 1e-4.
+    Case(
+        "coupling-affine-2",
+        lambda: T.AffineCoupling(2, masks.alternating(2)),
+        (2,),
+        scale=0.2,
+        bounds=(-30, 30),
+        grid=2400,
+    ),
+    Case("coupling-affine-5-random", lambda: T.AffineCoupling(5, masks.random(5)), (5,)),
+    Case(
+        "coupling-affine-context-2",
+        lambda: T.AffineCoupling(2, masks.half(2), context=3),
+        (2,),
+        context=3,
+    ),
+    Case(
+        "coupling-affine-checkerboard",
+        lambda: T.AffineCoupling((2, 4, 4), masks.checkerboard((2, 4, 4)), hidden=(32,)),
+        (2, 4, 4),
+    ),
+    Case(
+        "coupling-additive-channel",
+        lambda: T.AdditiveCoupling((4, 2, 2), masks.channel((4, 2, 2)), hidden=(32,)),
+        (4, 2, 2),
+    ),
+    # composition and inverse views
+    Case("compose-2", _compose_2d, (2,), scale=0.2, bounds=(-30, 30), grid=2400),
+    Case("inverse-planar-2", lambda: T.Planar(2).inv, (2,)),
+    Case("inverse-sylvester-3", lambda: T.Sylvester(3).inv, (3,)),
+    Case(
+        "inverse-coupling-context-3",
+        lambda: T.AffineCoupling(3, masks.alternating(3), context=2).inv,
+        (3,),
+        context=2,
+    ),
+]
+
+
+def make(case: Case, batch: tuple[int, ...] = (7,), seed: int = 0):
+    """Builds the case's transform in float64 with parameters moved away from their
+    (identity) initialisation, in eval mode; returns (transform, x, context)."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # constructors with random initialisation
+    t = case.build().double()
+    warmup = case.data((64, *case.shape), g)
+    warmup_context = _context(case, (64,), g)
+    with torch.no_grad():
+        t.train()
+        for _ in range(3):  # data-dependent initialisation and running statistics
+            t(warmup, warmup_context)
+        for p in t.parameters():
+            p.add_(case.scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    t.eval()
+    return t, case.data((*batch, *case.shape), g), _context(case, batch, g)
+
+
+def _context(case: Case, batch: tuple[int, ...], g: torch.Generator) -> Tensor | None:
+    if not case.context:
+        return None
+    return torch.randn((*batch, case.context), generator=g, dtype=torch.float64)
+
+
+def ids(cases: list[Case]) -> list[str]:
+    return [c.name for c in cases]
