@@ -25,7 +25,7 @@ def independent_logdet(
     out = []
     for i in range(flat_x.shape[0]):
         c = None if flat_c is None else flat_c[i : i + 1]
-        jac = torch.autograd.functional.jacobian(lambda v: fn(v[None], c)[0][0], flat_x[i])
+        jac = torch.autograd.functional.jacobian(lambda v, c=c: fn(v[None], c)[0][0], flat_x[i])
         out.append(torch.linalg.slogdet(jac.reshape(d, d)).logabsdet)
     return torch.stack(out).reshape(x.shape[: x.dim() - len(event)])
 
