@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -51,3 +53,10 @@ def test_package_is_typed() -> None:
     import importlib.resources
 
     assert importlib.resources.files("bijective").joinpath("py.typed").is_file()
+
+
+def test_readme_contract_example_runs() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## The contract.*?```python\n(.*?)```", readme, re.S)
+    assert block, "README lost its contract example"
+    exec(compile(block.group(1), "README.md", "exec"), {})

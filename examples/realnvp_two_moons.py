@@ -1,0 +1,65 @@
+"""Fit a RealNVP to two moons by maximum likelihood and report the test log-likelihood.
+
+python examples/realnvp_two_moons.py [--steps 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import bijective as bj
+from bijective.transforms import masks
+
+
+def realnvp(features: int, layers: int, hidden: tuple[int, ...]) -> bj.Flow:
+    """Affine couplings on alternating halves, with ActNorm between them (Dinh et al. 2017)."""
+    parts = []
+    for i in range(layers):
+        parts += [
+            bj.transforms.ActNorm(features),
+            bj.transforms.AffineCoupling(
+                features, masks.alternating(features, even=i % 2 == 0), hidden
+            ),
+        ]
+    return bj.Flow(bj.transforms.Compose(*parts), bj.distributions.StandardNormal(features))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+
+    data = bj.data.moons(25_000, noise=0.05, seed=args.seed)
+    train, test = data[:20_000], data[20_000:]
+    mean, std = train.mean(0), train.std(0)  # standardise with train statistics only
+    train, test = (train - mean) / std, (test - mean) / std
+
+    flow = realnvp(features=2, layers=8, hidden=(64, 64))
+    optimizer = torch.optim.Adam(flow.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        batch = train[torch.randint(len(train), (512,))]
+        loss = -flow.log_prob(batch).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 500 == 0 or step == args.steps:
+            print(f"step {step:5d}  train NLL {loss.item():.3f} nats")
+
+    flow.eval()
+    with torch.no_grad():
+        test_ll = flow.log_prob(test).mean().item()
+    # log p(x) on the standardised data; on the original scale add -sum(log std).
+    print(
+        f"test log-likelihood: {test_ll:.3f} nats per point (standardised two moons, "
+        f"{len(test)} points), trained {args.steps} steps in {time.perf_counter() - start:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
