@@ -14,7 +14,6 @@ from ..validation import (
     check_context,
     check_event,
     check_finite,
-    check_tensor,
     validation_enabled,
 )
 
@@ -133,9 +132,7 @@ class FlowDistribution(distributions.Distribution):
     arg_constraints: dict = {}
 
     def __init__(self, flow: Flow, context: Tensor | None = None) -> None:
-        if context is not None:
-            check_tensor("Flow.as_distribution", "context", context)
-            check_context("Flow.as_distribution", context, flow.transform.context_features)
+        check_context("Flow.as_distribution", context, flow.transform.context_features)
         self.flow = flow
         self.context = context
         batch = torch.Size(context.shape[:-1]) if context is not None else torch.Size()

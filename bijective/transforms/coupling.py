@@ -23,8 +23,8 @@ class Coupling(Transform):
     `transformer` is the element-wise map tau (additive, affine, spline: see transformers.py).
     `conditioner` maps x_B (*batch, |B|) and the context to (*batch, |A| * transformer.params);
     by default it is an MLP with `hidden` layers whose last layer starts at zero, so the
-    layer starts as the identity. A conditioner of your own must take (x_B, context) and
-    have `context_features` set to `context`.
+    layer starts as the identity. A conditioner of your own must take (x_B, context); pass
+    `context=C` when it reads a context of size C, so inputs are validated against it.
     """
 
     def __init__(
