@@ -1,13 +1,15 @@
 """Bijections from data x to latent z (see `Transform` for the contract)."""
 
 from . import masks
+from .autoregressive import Autoregressive
 from .base import Compose, Inverse, Transform
 from .coupling import AdditiveCoupling, AffineCoupling, Coupling
 from .elementwise import Affine, Elementwise, Exp, LeakyReLU, Logit, Sigmoid, Softplus, Tanh
 from .linear import LULinear, Permutation
 from .normalization import ActNorm, BatchNorm
 from .residual import Planar, Radial, Sylvester
-from .transformers import AdditiveTransformer, AffineTransformer
+from .splines import SplineTransformer
+from .transformers import AdditiveTransformer, AffineTransformer, Transformer
 
 __all__ = [
     "ActNorm",
@@ -16,6 +18,7 @@ __all__ = [
     "Affine",
     "AffineCoupling",
     "AffineTransformer",
+    "Autoregressive",
     "BatchNorm",
     "Compose",
     "Coupling",
@@ -30,8 +33,10 @@ __all__ = [
     "Radial",
     "Sigmoid",
     "Softplus",
+    "SplineTransformer",
     "Sylvester",
     "Tanh",
     "Transform",
+    "Transformer",
     "masks",
 ]

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..nn import MLP
 from ..validation import as_shape
 from .base import Transform
-from .transformers import AdditiveTransformer, AffineTransformer
+from .transformers import AdditiveTransformer, AffineTransformer, Transformer
 
 
 class Coupling(Transform):
@@ -20,7 +20,8 @@ class Coupling(Transform):
     (bool, the event shape) is True on the kept part B and False on the transformed part A.
     The Jacobian is triangular, so ladj = sum over A of log|d tau / d x_A|.
 
-    `transformer` is the element-wise map tau (additive, affine, spline: see transformers.py).
+    `transformer` is the element-wise map tau: AdditiveTransformer, AffineTransformer or
+    SplineTransformer.
     `conditioner` maps x_B (*batch, |B|) and the context to (*batch, |A| * transformer.params);
     by default it is an MLP with `hidden` layers whose last layer starts at zero, so the
     layer starts as the identity. A conditioner of your own must take (x_B, context); pass
@@ -30,7 +31,7 @@ class Coupling(Transform):
     def __init__(
         self,
         mask: Tensor,
-        transformer: AdditiveTransformer | AffineTransformer,
+        transformer: Transformer,
         conditioner: nn.Module | None = None,
         hidden: Sequence[int] = (64, 64),
         context: int = 0,

@@ -7,7 +7,19 @@ params (*, n, params) to (y, log|dy/dx|) entry by entry, both (*, n); `inverse` 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from torch import Tensor
+
+
+class Transformer(Protocol):
+    """What coupling and autoregressive layers need of an element-wise transformer."""
+
+    params: int
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]: ...
 
 
 class AdditiveTransformer:

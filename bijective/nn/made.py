@@ -1,0 +1,119 @@
+"""MADE: a masked MLP whose outputs are autoregressive in its inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class MaskedLinear(nn.Linear):
+    """y = x (W * mask)^T + b with a fixed binary mask (a buffer)."""
+
+    def __init__(self, mask: Tensor) -> None:
+        super().__init__(mask.shape[1], mask.shape[0])
+        self.register_buffer("mask", mask.to(self.weight.dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class MaskedMLP(nn.Module):
+    """MADE (Germain et al. 2015, arXiv:1502.03509): x (*, D) [+ context (*, C)] ->
+    (*, D, params), where the `params` outputs of feature i depend only on the features
+    that come before i in the ordering (and on the context, which every unit sees).
+
+    Degrees: feature order[k] has degree k + 1; hidden units cycle through degrees
+    1 .. D - 1; a unit sees the units of lower or equal degree below it, an output of
+    degree d sees hidden units of degree < d. `order` is "natural", "random", or a
+    permutation of 0..D-1 listing the features first to last. With `residual=True`, hidden
+    layers after the first are residual blocks of two masked layers (ResMADE, Durkan et al.
+    2019, arXiv:1906.04032), and all hidden sizes must be equal. The last layer starts at
+    zero, so a transform it conditions starts as the identity.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        params: int,
+        hidden: Sequence[int] = (64, 64),
+        context: int = 0,
+        order: Literal["natural", "random"] | Tensor = "natural",
+        residual: bool = False,
+        activation: type[nn.Module] = nn.ReLU,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if not hidden:
+            raise ValueError("MaskedMLP: expected at least one hidden layer")
+        if residual and len(set(hidden)) != 1:
+            raise ValueError(
+                f"MaskedMLP: residual blocks need equal hidden sizes; got {tuple(hidden)}"
+            )
+        self.features, self.params, self.context_features = features, params, context
+        self.register_buffer("order", _order(features, order, generator))
+        degree_in = torch.empty(features, dtype=torch.long)
+        degree_in[self.order] = torch.arange(1, features + 1)
+        self.register_buffer("degrees", degree_in)
+        degree_context = torch.zeros(context, dtype=torch.long)  # seen by every unit
+
+        def degrees_hidden(size: int) -> Tensor:
+            return torch.arange(size) % max(features - 1, 1) + min(features - 1, 1)
+
+        previous = torch.cat([degree_in, degree_context])
+        first = degrees_hidden(hidden[0])
+        self.first = MaskedLinear(first[:, None] >= previous[None, :])
+        self.activation = activation()
+        self.blocks = nn.ModuleList()
+        self.residual = residual
+        previous = first
+        for size in hidden[1:]:
+            current = degrees_hidden(size)
+            if residual:
+                block = nn.ModuleList(
+                    [MaskedLinear(current[:, None] >= previous[None, :]) for _ in range(2)]
+                )
+                self.blocks.append(block)
+            else:
+                self.blocks.append(MaskedLinear(current[:, None] >= previous[None, :]))
+            previous = current
+        degree_out = degree_in.repeat_interleave(params)  # output (i, p) at index i * params + p
+        self.last = MaskedLinear(degree_out[:, None] > previous[None, :])
+        nn.init.zeros_(self.last.weight)
+        nn.init.zeros_(self.last.bias)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.context_features:
+            if context is None:
+                raise ValueError(
+                    f"MaskedMLP: built with context={self.context_features}; got no context"
+                )
+            x = torch.cat([x, context.expand(*x.shape[:-1], -1)], dim=-1)
+        h = self.first(x)
+        for block in self.blocks:
+            if self.residual:
+                h = h + block[1](self.activation(block[0](self.activation(h))))
+            else:
+                h = block(self.activation(h))
+        return self.last(self.activation(h)).unflatten(-1, (self.features, self.params))
+
+
+def _order(features: int, order: str | Tensor, generator: torch.Generator | None) -> Tensor:
+    if isinstance(order, str):
+        if order == "natural":
+            return torch.arange(features)
+        if order == "random":
+            return torch.randperm(features, generator=generator)
+        raise ValueError(
+            f"MaskedMLP: expected order 'natural', 'random' or a permutation; got {order!r}"
+        )
+    order = torch.as_tensor(order, dtype=torch.long)
+    if order.shape != (features,) or not torch.equal(order.sort().values, torch.arange(features)):
+        raise ValueError(
+            f"MaskedMLP: expected order to be a permutation of 0..{features - 1}; "
+            f"got {order.tolist()}"
+        )
+    return order

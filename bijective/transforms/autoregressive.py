@@ -1,0 +1,53 @@
+"""Autoregressive layers: MADE conditioner + element-wise transformer, in one class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from ..nn import MaskedMLP
+from .base import Transform
+from .transformers import Transformer
+
+
+class Autoregressive(Transform):
+    """z_i = tau(x_i; theta_i), theta_i = MADE(x_<i, context), in the MADE's ordering.
+
+    The masked autoregressive flow direction (MAF, Papamakarios et al. 2017,
+    arXiv:1705.07057): forward (density) is one network pass, ladj = sum_i log|tau'(x_i)|.
+    The inverse is sequential: D passes, pass k fixing the k-th feature of the ordering,
+    exact after D. `.inv` is the inverse autoregressive flow layer (IAF, Kingma et al.
+    2016, arXiv:1606.04934): fast to sample, slow to evaluate.
+    `transformer`: AdditiveTransformer, AffineTransformer or SplineTransformer.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        transformer: Transformer,
+        hidden: Sequence[int] = (64, 64),
+        context: int = 0,
+        order: Literal["natural", "random"] | Tensor = "natural",
+        residual: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.event_shape = (features,)
+        self.context_features = context
+        self.transformer = transformer
+        self.conditioner = MaskedMLP(
+            features, transformer.params, hidden, context, order, residual, generator=generator
+        )
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        z, logd = self.transformer.forward(x, self.conditioner(x, context))
+        return z, logd.sum(-1)
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        x = torch.zeros_like(z)
+        for _ in range(self.event_shape[0]):
+            x, logd = self.transformer.inverse(z, self.conditioner(x, context))
+        return x, logd.sum(-1)

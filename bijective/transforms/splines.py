@@ -1,0 +1,111 @@
+"""Monotone rational-quadratic splines as an element-wise transformer."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class SplineTransformer:
+    """Monotone rational-quadratic spline (Durkan et al. 2019, Neural Spline Flows,
+    arXiv:1906.04032), entry by entry: K bins on [-bound, bound], the identity outside.
+
+    Parameters per entry: K bin widths, K bin heights (softmax, each at least
+    `min_bin_width` / `min_bin_height` of the interval) and K - 1 interior knot
+    derivatives (softplus + `min_derivative`); the two end derivatives are 1, so the
+    spline joins the identity tails smoothly. Raw parameters at 0 give the identity.
+    In bin k with xi = (x - x_k) / w_k in [0, 1] and s_k = h_k / w_k:
+      y = y_k + h_k (s_k xi^2 + d_k xi (1 - xi)) / (s_k + (d_k + d_k+1 - 2 s_k) xi (1 - xi)).
+    The inverse solves the quadratic a xi^2 + b xi + c = 0 for its root in [0, 1], in the
+    form that is free of cancellation for the sign of b.
+    """
+
+    def __init__(
+        self,
+        bins: int = 8,
+        bound: float = 3.0,
+        min_bin_width: float = 1e-3,
+        min_bin_height: float = 1e-3,
+        min_derivative: float = 1e-3,
+    ) -> None:
+        if bins < 1 or bound <= 0:
+            raise ValueError(
+                f"SplineTransformer: expected bins >= 1 and bound > 0; got {bins}, {bound}"
+            )
+        if min_bin_width * bins >= 1 or min_bin_height * bins >= 1:
+            raise ValueError(
+                "SplineTransformer: min_bin_width * bins and min_bin_height * bins must be < 1"
+            )
+        self.bins, self.bound = bins, float(bound)
+        self.min_bin_width, self.min_bin_height = min_bin_width, min_bin_height
+        self.min_derivative = min_derivative
+        # softplus(0 + shift) + min_derivative = 1: raw zeros give unit derivatives.
+        self._shift = math.log(math.expm1(1 - min_derivative))
+        self.params = 3 * bins - 1
+
+    def _knots(self, raw: Tensor, minimum: float) -> tuple[Tensor, Tensor]:
+        sizes = minimum + (1 - minimum * self.bins) * torch.softmax(raw, dim=-1)
+        cumulative = torch.cumsum(sizes, dim=-1)[..., :-1]
+        # The ends are exactly 0 and 1 (not a rounded cumulative sum), then scaled to the box.
+        knots = F.pad(F.pad(cumulative, (1, 0), value=0.0), (0, 1), value=1.0)
+        knots = self.bound * (2 * knots - 1)
+        return knots, knots[..., 1:] - knots[..., :-1]
+
+    def _spline(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        k = self.bins
+        xs, widths = self._knots(params[..., :k], self.min_bin_width)
+        ys, heights = self._knots(params[..., k : 2 * k], self.min_bin_height)
+        inner = self.min_derivative + F.softplus(params[..., 2 * k :] + self._shift)
+        derivatives = F.pad(inner, (1, 1), value=1.0)
+        return xs, widths, ys, heights, derivatives
+
+    @staticmethod
+    def _bin(knots: Tensor, v: Tensor) -> Tensor:
+        return (v[..., None] >= knots[..., 1:-1]).sum(-1, keepdim=True)
+
+    def _at(self, index: Tensor, *tables: Tensor) -> list[Tensor]:
+        return [t.gather(-1, index)[..., 0] for t in tables]
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        inside = (x >= -self.bound) & (x <= self.bound)
+        xc = x.clamp(-self.bound, self.bound)
+        xs, widths, ys, heights, d = self._spline(params)
+        k = self._bin(xs, xc)
+        x_k, w, y_k, h, d0, d1 = self._at(k, xs, widths, ys, heights, d[..., :-1], d[..., 1:])
+        s = h / w
+        xi = ((xc - x_k) / w).clamp(0, 1)
+        t = xi * (1 - xi)
+        denominator = s + (d0 + d1 - 2 * s) * t
+        y = y_k + h * (s * xi * xi + d0 * t) / denominator
+        slope = s * s * (d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2) / denominator**2
+        return torch.where(inside, y, x), torch.where(inside, slope.log(), torch.zeros_like(x))
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        inside = (y >= -self.bound) & (y <= self.bound)
+        yc = y.clamp(-self.bound, self.bound)
+        xs, widths, ys, heights, d = self._spline(params)
+        k = self._bin(ys, yc)
+        x_k, w, y_k, h, d0, d1 = self._at(k, xs, widths, ys, heights, d[..., :-1], d[..., 1:])
+        s = h / w
+        dy = yc - y_k
+        curvature = d0 + d1 - 2 * s
+        a = h * (s - d0) + dy * curvature
+        b = h * d0 - dy * curvature
+        c = -s * dy
+        root = (b * b - 4 * a * c).clamp_min(0).sqrt()
+        # The root in [0, 1], 2c / (-b - root) = (-b + root) / (2a): each form is free of
+        # cancellation for one sign of b. The unused branch gets a harmless denominator.
+        positive = b >= 0
+        xi = torch.where(
+            positive,
+            2 * c / torch.where(positive, -b - root, -torch.ones_like(b)),
+            (-b + root) / torch.where(positive, torch.ones_like(a), 2 * a),
+        ).clamp(0, 1)
+        t = xi * (1 - xi)
+        slope = s * s * (d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2) / (s + curvature * t) ** 2
+        return torch.where(inside, x_k + xi * w, y), torch.where(
+            inside, -slope.log(), torch.zeros_like(y)
+        )
