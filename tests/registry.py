@@ -165,6 +165,69 @@ CASES: list[Case] = [
         lambda: T.AdditiveCoupling((4, 2, 2), masks.channel((4, 2, 2)), hidden=(32,)),
         (4, 2, 2),
     ),
+    # autoregressive (MAF direction; .inv is IAF). Random conditioner weights far from
+    # zero make spline slopes reach 1e-13, where no inverse is accurate: 0.2 keeps them
+    # random yet well-conditioned (test_splines.py covers the extremes).
+    Case("maf-affine-4", lambda: T.Autoregressive(4, T.AffineTransformer(), hidden=(16, 16)), (4,)),
+    Case(
+        "maf-affine-2",
+        lambda: T.Autoregressive(2, T.AffineTransformer(), hidden=(16,)),
+        (2,),
+        scale=0.2,
+        bounds=(-30, 30),
+        grid=2400,
+    ),
+    Case(
+        "maf-additive-3", lambda: T.Autoregressive(3, T.AdditiveTransformer(), order="random"), (3,)
+    ),
+    Case(
+        "maf-spline-4",
+        lambda: T.Autoregressive(4, T.SplineTransformer(bins=5), hidden=(16, 16)),
+        (4,),
+        scale=0.2,
+    ),
+    Case(
+        "maf-spline-2",
+        lambda: T.Autoregressive(2, T.SplineTransformer(bins=4), hidden=(16,)),
+        (2,),
+        scale=0.2,
+    ),
+    Case(
+        "maf-spline-residual-5",
+        lambda: T.Autoregressive(
+            5, T.SplineTransformer(), hidden=(16, 16, 16), residual=True, order="random"
+        ),
+        (5,),
+        scale=0.2,
+    ),
+    Case(
+        "maf-affine-context-3",
+        lambda: T.Autoregressive(3, T.AffineTransformer(), hidden=(16,), context=2),
+        (3,),
+        context=2,
+    ),
+    Case(
+        "iaf-affine-3", lambda: T.Autoregressive(3, T.AffineTransformer(), hidden=(16,)).inv, (3,)
+    ),
+    Case(
+        "iaf-spline-context-3",
+        lambda: T.Autoregressive(3, T.SplineTransformer(bins=4), hidden=(16,), context=2).inv,
+        (3,),
+        context=2,
+        scale=0.2,
+    ),
+    Case(
+        "coupling-spline-4",
+        lambda: T.Coupling(masks.half(4), T.SplineTransformer()),
+        (4,),
+        scale=0.2,
+    ),
+    Case(
+        "coupling-spline-2",
+        lambda: T.Coupling(masks.alternating(2), T.SplineTransformer(bins=6), hidden=(16,)),
+        (2,),
+        scale=0.2,
+    ),
     # composition and inverse views
     Case("compose-2", _compose_2d, (2,), scale=0.2, bounds=(-30, 30), grid=2400),
     Case("inverse-planar-2", lambda: T.Planar(2).inv, (2,)),

@@ -26,9 +26,10 @@ class MaskedMLP(nn.Module):
     (*, D, params), where the `params` outputs of feature i depend only on the features
     that come before i in the ordering (and on the context, which every unit sees).
 
-    Degrees: feature order[k] has degree k + 1; hidden units cycle through degrees
-    1 .. D - 1; a unit sees the units of lower or equal degree below it, an output of
-    degree d sees hidden units of degree < d. `order` is "natural", "random", or a
+    Degrees: feature order[k] has degree k + 1, the context degree 0; hidden units cycle
+    through degrees 1 .. D - 1 (0 .. D - 1 with a context, so every output can see it); a
+    unit sees the units of lower or equal degree below it, an output of degree d sees
+    hidden units of degree < d. `order` is "natural", "random", or a
     permutation of 0..D-1 listing the features first to last. With `residual=True`, hidden
     layers after the first are residual blocks of two masked layers (ResMADE, Durkan et al.
     2019, arXiv:1906.04032), and all hidden sizes must be equal. The last layer starts at
@@ -60,8 +61,12 @@ class MaskedMLP(nn.Module):
         self.register_buffer("degrees", degree_in)
         degree_context = torch.zeros(context, dtype=torch.long)  # seen by every unit
 
+        # Hidden degrees cycle through 1 .. D - 1, or 0 .. D - 1 with a context: units of
+        # degree 0 see only the context, and through them so does the first feature.
+        lowest = 0 if context else min(features - 1, 1)
+
         def degrees_hidden(size: int) -> Tensor:
-            return torch.arange(size) % max(features - 1, 1) + min(features - 1, 1)
+            return torch.arange(size) % max(features - lowest, 1) + lowest
 
         previous = torch.cat([degree_in, degree_context])
         first = degrees_hidden(hidden[0])

@@ -1,0 +1,54 @@
+"""MAF and IAF: stacks of autoregressive layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..distributions import StandardNormal
+from ..transforms import AffineTransformer, Autoregressive, Compose
+from .base import Flow
+from .mixing import Mixing, interleave
+
+
+def _steps(
+    features: int, context: int, transforms: int, hidden: Sequence[int], residual: bool
+) -> list[Autoregressive]:
+    return [
+        Autoregressive(features, AffineTransformer(), hidden, context, residual=residual)
+        for _ in range(transforms)
+    ]
+
+
+class MAF(Flow):
+    """Masked autoregressive flow (Papamakarios et al. 2017, arXiv:1705.07057): `transforms`
+    affine MADE layers with `mixing` between them, standard normal base. Density in one
+    pass per layer; sampling takes D passes per layer."""
+
+    def __init__(
+        self,
+        features: int,
+        context: int = 0,
+        transforms: int = 5,
+        hidden: Sequence[int] = (128, 128),
+        residual: bool = False,
+        mixing: Mixing = "reverse",
+    ) -> None:
+        steps = _steps(features, context, transforms, hidden, residual)
+        super().__init__(Compose(*interleave(steps, features, mixing)), StandardNormal(features))
+
+
+class IAF(Flow):
+    """Inverse autoregressive flow (Kingma et al. 2016, arXiv:1606.04934): MAF's layers
+    inverted, so sampling is one pass per layer and density evaluation takes D."""
+
+    def __init__(
+        self,
+        features: int,
+        context: int = 0,
+        transforms: int = 5,
+        hidden: Sequence[int] = (128, 128),
+        residual: bool = False,
+        mixing: Mixing = "reverse",
+    ) -> None:
+        steps = [s.inv for s in _steps(features, context, transforms, hidden, residual)]
+        super().__init__(Compose(*interleave(steps, features, mixing)), StandardNormal(features))

@@ -1,0 +1,31 @@
+"""NICE: additive couplings and a final diagonal scaling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..distributions import StandardNormal
+from ..transforms import AdditiveCoupling, Affine, Compose, Transform, masks
+from .base import Flow
+
+
+class NICE(Flow):
+    """NICE (Dinh et al. 2015, arXiv:1410.8516): `transforms` additive couplings on
+    alternating masks (volume preserving), then the diagonal scaling layer that gives the
+    flow its only change of volume; standard normal base (the paper also uses logistic)."""
+
+    def __init__(
+        self,
+        features: int,
+        context: int = 0,
+        transforms: int = 4,
+        hidden: Sequence[int] = (128, 128),
+    ) -> None:
+        layers: list[Transform] = [
+            AdditiveCoupling(
+                features, masks.alternating(features, even=i % 2 == 0), hidden, context
+            )
+            for i in range(transforms)
+        ]
+        layers.append(Affine(features, shift=False))
+        super().__init__(Compose(*layers), StandardNormal(features))

@@ -1,0 +1,28 @@
+"""RealNVP for vectors: affine couplings on alternating masks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..distributions import StandardNormal
+from ..transforms import ActNorm, AffineCoupling, Compose, Transform, masks
+from .base import Flow
+
+
+class RealNVP(Flow):
+    """RealNVP (Dinh et al. 2017, arXiv:1605.08803) on vectors: `transforms` affine
+    couplings whose alternating masks flip from layer to layer, each preceded by ActNorm
+    (where the paper uses batch normalization), standard normal base."""
+
+    def __init__(
+        self,
+        features: int,
+        context: int = 0,
+        transforms: int = 8,
+        hidden: Sequence[int] = (128, 128),
+    ) -> None:
+        layers: list[Transform] = []
+        for i in range(transforms):
+            mask = masks.alternating(features, even=i % 2 == 0)
+            layers += [ActNorm(features), AffineCoupling(features, mask, hidden, context)]
+        super().__init__(Compose(*layers), StandardNormal(features))
