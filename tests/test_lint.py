@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ruff_check_passes() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "bijective", "tests", "examples"],
+        [sys.executable, "-m", "ruff", "check", "bijective", "tests", "examples", "benchmarks"],
         cwd=ROOT,
         capture_output=True,
         text=True,

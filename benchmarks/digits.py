@@ -1,0 +1,118 @@
+"""Digits (sklearn, 8x8, 64 dimensions, integers 0..16): test bits/dim of NSF, MAF and
+RealNVP at similar parameter counts, with validation-based early stopping.
+
+Split: 80/20 train/test (seeded), 15% of train held out for validation. Uniform
+dequantization y = (x + u) / 17, a fresh u for every training batch and one fixed draw
+for validation and test; y is standardised with train statistics and that affine map's
+log-det is counted, so bits/dim = (NLL_y + 64 ln 17) / (64 ln 2) in the integer space.
+Established libraries' NSF (autoregressive, 5 layers, 8 bins, 2x128) reaches about 2.41
+at the end of training and about 2.04 at its best checkpoint; their MAF 2.41 to 2.66 at
+the end and about 2.20 at best; a full-covariance Gaussian 2.98.
+
+    pip install -e .[bench] && python benchmarks/digits.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from pathlib import Path
+
+import torch
+from fit import fit, nll, parameters
+from sklearn.datasets import load_digits
+
+import bijective as bj
+
+D = 64
+MODELS = {
+    "NSF autoregressive (5 x 8 bins, 2x128)": (lambda: bj.flows.NSF(D, transforms=5, bins=8), 2.05),
+    "MAF (5 x MADE 2x384)": (lambda: bj.flows.MAF(D, transforms=5, hidden=(384, 384)), 2.20),
+    "RealNVP (8 couplings, 2x320)": (
+        lambda: bj.flows.RealNVP(D, transforms=8, hidden=(320, 320)),
+        None,
+    ),
+}
+
+
+def bits_per_dim(nll_y: float) -> float:
+    return (nll_y + D * math.log(17)) / (D * math.log(2))
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    g = torch.Generator().manual_seed(0)
+    x = torch.as_tensor(load_digits().data, dtype=torch.float32)
+    x = x[torch.randperm(len(x), generator=g)]
+    n_test = round(0.2 * len(x))
+    test, rest = x[:n_test], x[n_test:]
+    n_val = round(0.15 * len(rest))
+    val, train = rest[:n_val], rest[n_val:]
+    dequantize = lambda v, gen=None: (v + torch.rand(v.shape, generator=gen)) / 17  # noqa: E731
+    val_y, test_y = dequantize(val, g), dequantize(test, g)
+    reference = dequantize(train, g)
+    mean, std = reference.mean(0), reference.std(0)
+    standardise = lambda y: (y - mean) / std  # noqa: E731
+    log_det = -std.log().sum().item()  # log|d standardise / dy|, added to log p
+    to_nll_y = lambda nll_s: nll_s - log_det  # noqa: E731
+
+    gaussian = torch.distributions.MultivariateNormal(reference.mean(0), torch.cov(reference.T))
+    rows = [
+        {
+            "model": "full-covariance Gaussian",
+            "parameters": D + D * (D + 1) // 2,
+            "test_bits_per_dim": round(bits_per_dim(-gaussian.log_prob(test_y).mean().item()), 4),
+        }
+    ]
+    print(rows[0], flush=True)
+    for name, (build, target) in MODELS.items():
+        torch.manual_seed(0)
+        flow = build()
+        run = fit(
+            flow,
+            train,
+            steps=20_000,
+            batch=256,
+            lr=5e-4,
+            val=standardise(val_y),
+            every=100,
+            patience=20,
+            transform_batch=lambda v: standardise(dequantize(v)),
+        )
+        row = {
+            "model": name,
+            "parameters": parameters(flow),
+            "test_bits_per_dim": round(bits_per_dim(to_nll_y(nll(flow, standardise(test_y)))), 4),
+            "val_bits_per_dim": round(bits_per_dim(to_nll_y(nll(flow, standardise(val_y)))), 4),
+            "target": target,
+            **run,
+        }
+        print(row, flush=True)
+        rows.append(row)
+    out = Path(__file__).parent / "results"
+    meta = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "split": {"train": len(train), "val": len(val), "test": len(test)},
+        "batch": 256,
+        "lr": 5e-4,
+        "early_stopping": "best validation NLL, evaluated every 100 steps, patience 20",
+    }
+    (out / "digits.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    lines = [
+        "| model | parameters | test bits/dim | target | best step | steps run | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        target = "" if r.get("target") is None else f"<= {r['target']}"
+        lines.append(
+            f"| {r['model']} | {r['parameters']:,} | {r['test_bits_per_dim']:.3f} | {target} | "
+            f"{r.get('best_step', '')} | {r.get('steps', '')} | {r.get('seconds', '')} |"
+        )
+    (out / "digits.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
