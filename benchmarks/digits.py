@@ -14,13 +14,11 @@ the end and about 2.20 at best; a full-covariance Gaussian 2.98.
 
 from __future__ import annotations
 
-import json
 import math
-import platform
-from pathlib import Path
 
 import torch
 from fit import fit, nll, parameters
+from report import save
 from sklearn.datasets import load_digits
 
 import bijective as bj
@@ -90,28 +88,29 @@ def main() -> None:
         }
         print(row, flush=True)
         rows.append(row)
-    out = Path(__file__).parent / "results"
-    meta = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "split": {"train": len(train), "val": len(val), "test": len(test)},
-        "batch": 256,
-        "lr": 5e-4,
-        "early_stopping": "best validation NLL, evaluated every 100 steps, patience 20",
-    }
-    (out / "digits.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    lines = [
-        "| model | parameters | test bits/dim | target | best step | steps run | seconds |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        target = "" if r.get("target") is None else f"<= {r['target']}"
-        lines.append(
-            f"| {r['model']} | {r['parameters']:,} | {r['test_bits_per_dim']:.3f} | {target} | "
-            f"{r.get('best_step', '')} | {r.get('steps', '')} | {r.get('seconds', '')} |"
-        )
-    (out / "digits.md").write_text("\n".join(lines) + "\n")
+    save(
+        "digits",
+        {
+            "split": {"train": len(train), "val": len(val), "test": len(test)},
+            "batch": 256,
+            "lr": 5e-4,
+            "early_stopping": "best validation NLL, evaluated every 100 steps, patience 20",
+        },
+        rows,
+        ["model", "parameters", "test bits/dim", "target", "best step", "steps run", "seconds"],
+        [
+            [
+                r["model"],
+                f"{r['parameters']:,}",
+                f"{r['test_bits_per_dim']:.3f}",
+                "" if r.get("target") is None else f"<= {r['target']}",
+                str(r.get("best_step", "")),
+                str(r.get("steps", "")),
+                str(r.get("seconds", "")),
+            ]
+            for r in rows
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ protocol, "cosine lr" the same budget with the learning rate annealed to 0.
 
 from __future__ import annotations
 
-import json
-import platform
 import statistics
-from pathlib import Path
 
 import torch
 from fit import fit, nll, parameters
+from report import save
 from sklearn.datasets import make_moons
 
 import bijective as bj
@@ -61,29 +59,32 @@ def main() -> None:
             }
             print(row, flush=True)
             rows.append(row)
-    out = Path(__file__).parent / "results"
-    meta = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "steps": 2000,
-        "batch": 512,
-        "lr": 1e-3,
-        "seeds": list(SEEDS),
-    }
-    (out / "two_moons.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    lines = [
-        "| model | schedule | parameters | test NLL (nats), mean +- std | per seed | target | s per run |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        target = "" if r["target"] is None else f"<= {r['target']}"
-        lines.append(
-            f"| {r['model']} | {r['schedule']} | {r['parameters']:,} | {r['test_nll_mean']:.3f} +- "
-            f"{r['test_nll_std']:.3f} | {', '.join(f'{v:.3f}' for v in r['test_nll_per_seed'])} | "
-            f"{target} | {r['seconds_per_run']} |"
-        )
-    (out / "two_moons.md").write_text("\n".join(lines) + "\n")
+    save(
+        "two_moons",
+        {"steps": 2000, "batch": 512, "lr": 1e-3, "seeds": list(SEEDS)},
+        rows,
+        [
+            "model",
+            "schedule",
+            "parameters",
+            "test NLL (nats), mean +- std",
+            "per seed",
+            "target",
+            "s per run",
+        ],
+        [
+            [
+                r["model"],
+                r["schedule"],
+                f"{r['parameters']:,}",
+                f"{r['test_nll_mean']:.3f} +- {r['test_nll_std']:.3f}",
+                ", ".join(f"{v:.3f}" for v in r["test_nll_per_seed"]),
+                "" if r["target"] is None else f"<= {r['target']}",
+                str(r["seconds_per_run"]),
+            ]
+            for r in rows
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -62,33 +62,36 @@ class SplineTransformer:
         derivatives = F.pad(inner, (1, 1), value=1.0)
         return xs, widths, ys, heights, derivatives
 
-    @staticmethod
-    def _bin(knots: Tensor, v: Tensor) -> Tensor:
-        return (v[..., None] >= knots[..., 1:-1]).sum(-1, keepdim=True)
+    def _bin_parameters(self, v: Tensor, params: Tensor, by_output: bool) -> list[Tensor]:
+        # The knots, sizes and end derivatives of the bin holding each v (an x, or a y).
+        xs, widths, ys, heights, d = self._spline(params)
+        knots = ys if by_output else xs
+        k = (v[..., None] >= knots[..., 1:-1]).sum(-1, keepdim=True)
+        tables = (xs, widths, ys, heights, d[..., :-1], d[..., 1:])
+        return [t.gather(-1, k)[..., 0] for t in tables]
 
-    def _at(self, index: Tensor, *tables: Tensor) -> list[Tensor]:
-        return [t.gather(-1, index)[..., 0] for t in tables]
+    @staticmethod
+    def _log_slope(s: Tensor, d0: Tensor, d1: Tensor, xi: Tensor) -> Tensor:
+        # log dy/dx in a bin of mean slope s with end derivatives d0, d1, at position xi.
+        t = xi * (1 - xi)
+        numerator = s * s * (d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2)
+        return numerator.log() - 2 * (s + (d0 + d1 - 2 * s) * t).log()
 
     def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         inside = (x >= -self.bound) & (x <= self.bound)
         xc = x.clamp(-self.bound, self.bound)
-        xs, widths, ys, heights, d = self._spline(params)
-        k = self._bin(xs, xc)
-        x_k, w, y_k, h, d0, d1 = self._at(k, xs, widths, ys, heights, d[..., :-1], d[..., 1:])
+        x_k, w, y_k, h, d0, d1 = self._bin_parameters(xc, params, by_output=False)
         s = h / w
         xi = ((xc - x_k) / w).clamp(0, 1)
         t = xi * (1 - xi)
-        denominator = s + (d0 + d1 - 2 * s) * t
-        y = y_k + h * (s * xi * xi + d0 * t) / denominator
-        slope = s * s * (d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2) / denominator**2
-        return torch.where(inside, y, x), torch.where(inside, slope.log(), torch.zeros_like(x))
+        y = y_k + h * (s * xi * xi + d0 * t) / (s + (d0 + d1 - 2 * s) * t)
+        log_slope = self._log_slope(s, d0, d1, xi)
+        return torch.where(inside, y, x), torch.where(inside, log_slope, torch.zeros_like(x))
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         inside = (y >= -self.bound) & (y <= self.bound)
         yc = y.clamp(-self.bound, self.bound)
-        xs, widths, ys, heights, d = self._spline(params)
-        k = self._bin(ys, yc)
-        x_k, w, y_k, h, d0, d1 = self._at(k, xs, widths, ys, heights, d[..., :-1], d[..., 1:])
+        x_k, w, y_k, h, d0, d1 = self._bin_parameters(yc, params, by_output=True)
         s = h / w
         dy = yc - y_k
         curvature = d0 + d1 - 2 * s
@@ -104,8 +107,7 @@ class SplineTransformer:
             2 * c / torch.where(positive, -b - root, -torch.ones_like(b)),
             (-b + root) / torch.where(positive, torch.ones_like(a), 2 * a),
         ).clamp(0, 1)
-        t = xi * (1 - xi)
-        slope = s * s * (d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2) / (s + curvature * t) ** 2
+        log_slope = self._log_slope(s, d0, d1, xi)
         return torch.where(inside, x_k + xi * w, y), torch.where(
-            inside, -slope.log(), torch.zeros_like(y)
+            inside, -log_slope, torch.zeros_like(y)
         )
