@@ -11,10 +11,17 @@ from .mixing import Mixing, interleave
 
 
 def _steps(
-    features: int, context: int, transforms: int, hidden: Sequence[int], residual: bool
+    features: int,
+    context: int,
+    transforms: int,
+    hidden: Sequence[int],
+    residual: bool,
+    dropout: float,
 ) -> list[Autoregressive]:
     return [
-        Autoregressive(features, AffineTransformer(), hidden, context, residual=residual)
+        Autoregressive(
+            features, AffineTransformer(), hidden, context, residual=residual, dropout=dropout
+        )
         for _ in range(transforms)
     ]
 
@@ -32,8 +39,9 @@ class MAF(Flow):
         hidden: Sequence[int] = (128, 128),
         residual: bool = False,
         mixing: Mixing = "reverse",
+        dropout: float = 0.0,
     ) -> None:
-        steps = _steps(features, context, transforms, hidden, residual)
+        steps = _steps(features, context, transforms, hidden, residual, dropout)
         super().__init__(Compose(*interleave(steps, features, mixing)), StandardNormal(features))
 
 
@@ -49,6 +57,7 @@ class IAF(Flow):
         hidden: Sequence[int] = (128, 128),
         residual: bool = False,
         mixing: Mixing = "reverse",
+        dropout: float = 0.0,
     ) -> None:
-        steps = [s.inv for s in _steps(features, context, transforms, hidden, residual)]
+        steps = [s.inv for s in _steps(features, context, transforms, hidden, residual, dropout)]
         super().__init__(Compose(*interleave(steps, features, mixing)), StandardNormal(features))

@@ -20,10 +20,11 @@ class NICE(Flow):
         context: int = 0,
         transforms: int = 4,
         hidden: Sequence[int] = (128, 128),
+        dropout: float = 0.0,
     ) -> None:
         layers: list[Transform] = [
             AdditiveCoupling(
-                features, masks.alternating(features, even=i % 2 == 0), hidden, context
+                features, masks.alternating(features, even=i % 2 == 0), hidden, context, dropout
             )
             for i in range(transforms)
         ]

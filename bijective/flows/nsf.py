@@ -16,7 +16,7 @@ class NSF(Flow):
     rational-quadratic splines with `bins` bins on [-bound, bound] (identity outside),
     conditioned by a coupling MLP (`variant="coupling"`, alternating halves) or a residual
     MADE (`variant="autoregressive"`), with `mixing` between layers (LU by default, as in
-    the paper)."""
+    the paper); `dropout` regularises the conditioners on small data sets."""
 
     def __init__(
         self,
@@ -28,6 +28,7 @@ class NSF(Flow):
         hidden: Sequence[int] = (128, 128),
         variant: Literal["autoregressive", "coupling"] = "autoregressive",
         mixing: Mixing = "lu",
+        dropout: float = 0.0,
     ) -> None:
         if variant not in ("autoregressive", "coupling"):
             raise ValueError(
@@ -38,7 +39,13 @@ class NSF(Flow):
             spline = SplineTransformer(bins, bound)
             if variant == "coupling":
                 mask = masks.half(features, first=i % 2 == 0)
-                steps.append(Coupling(mask, spline, hidden=hidden, context=context))
+                steps.append(
+                    Coupling(mask, spline, hidden=hidden, context=context, dropout=dropout)
+                )
             else:
-                steps.append(Autoregressive(features, spline, hidden, context, residual=True))
+                steps.append(
+                    Autoregressive(
+                        features, spline, hidden, context, residual=True, dropout=dropout
+                    )
+                )
         super().__init__(Compose(*interleave(steps, features, mixing)), StandardNormal(features))

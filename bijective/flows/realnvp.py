@@ -20,9 +20,13 @@ class RealNVP(Flow):
         context: int = 0,
         transforms: int = 8,
         hidden: Sequence[int] = (128, 128),
+        dropout: float = 0.0,
     ) -> None:
         layers: list[Transform] = []
         for i in range(transforms):
             mask = masks.alternating(features, even=i % 2 == 0)
-            layers += [ActNorm(features), AffineCoupling(features, mask, hidden, context)]
+            layers += [
+                ActNorm(features),
+                AffineCoupling(features, mask, hidden, context, dropout=dropout),
+            ]
         super().__init__(Compose(*layers), StandardNormal(features))

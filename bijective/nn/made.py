@@ -32,8 +32,9 @@ class MaskedMLP(nn.Module):
     hidden units of degree < d. `order` is "natural", "random", or a
     permutation of 0..D-1 listing the features first to last. With `residual=True`, hidden
     layers after the first are residual blocks of two masked layers (ResMADE, Durkan et al.
-    2019, arXiv:1906.04032), and all hidden sizes must be equal. The last layer starts at
-    zero, so a transform it conditions starts as the identity.
+    2019, arXiv:1906.04032), and all hidden sizes must be equal. `dropout` follows every
+    hidden activation (train mode only). The last layer starts at zero, so a transform it
+    conditions starts as the identity.
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class MaskedMLP(nn.Module):
         residual: bool = False,
         activation: type[nn.Module] = nn.ReLU,
         generator: torch.Generator | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if not hidden:
@@ -72,6 +74,7 @@ class MaskedMLP(nn.Module):
         first = degrees_hidden(hidden[0])
         self.first = MaskedLinear(first[:, None] >= previous[None, :])
         self.activation = activation()
+        self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList()
         self.residual = residual
         previous = first
@@ -100,10 +103,13 @@ class MaskedMLP(nn.Module):
         h = self.first(x)
         for block in self.blocks:
             if self.residual:
-                h = h + block[1](self.activation(block[0](self.activation(h))))
+                inner = self.dropout(self.activation(block[0](self.activation(h))))
+                h = h + block[1](inner)
             else:
-                h = block(self.activation(h))
-        return self.last(self.activation(h)).unflatten(-1, (self.features, self.params))
+                h = block(self.dropout(self.activation(h)))
+        return self.last(self.dropout(self.activation(h))).unflatten(
+            -1, (self.features, self.params)
+        )
 
 
 def _order(features: int, order: str | Tensor, generator: torch.Generator | None) -> Tensor:

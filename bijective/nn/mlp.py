@@ -12,8 +12,9 @@ from torch import Tensor, nn
 class MLP(nn.Module):
     """x (*batch, in_features) [and context (*batch, context)] -> (*batch, out_features).
 
-    Linear layers with `activation` between them; the context, when the network has one, is
-    concatenated to the input. The last layer starts at zero (`zero_init`), so a flow layer
+    Linear layers with `activation` (then dropout with probability `dropout`, active in
+    train mode only) between them; the context, when the network has one, is concatenated
+    to the input. The last layer starts at zero (`zero_init`), so a flow layer
     it conditions starts as the identity (as nflows and zuko do).
     """
 
@@ -25,6 +26,7 @@ class MLP(nn.Module):
         context: int = 0,
         activation: type[nn.Module] = nn.ReLU,
         zero_init: bool = True,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.context_features = context
@@ -33,6 +35,8 @@ class MLP(nn.Module):
         for i, (a, b) in enumerate(itertools.pairwise(sizes)):
             if i > 0:
                 layers.append(activation())
+                if dropout:
+                    layers.append(nn.Dropout(dropout))
             layers.append(nn.Linear(a, b))
         if zero_init:
             nn.init.zeros_(layers[-1].weight)

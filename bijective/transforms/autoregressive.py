@@ -21,7 +21,8 @@ class Autoregressive(Transform):
     The inverse is sequential: D passes, pass k fixing the k-th feature of the ordering,
     exact after D. `.inv` is the inverse autoregressive flow layer (IAF, Kingma et al.
     2016, arXiv:1606.04934): fast to sample, slow to evaluate.
-    `transformer`: AdditiveTransformer, AffineTransformer or SplineTransformer.
+    `transformer`: AdditiveTransformer, AffineTransformer or SplineTransformer. With
+    `dropout` > 0 the conditioner is random in train mode: invert in eval mode.
     """
 
     def __init__(
@@ -33,13 +34,21 @@ class Autoregressive(Transform):
         order: Literal["natural", "random"] | Tensor = "natural",
         residual: bool = False,
         generator: torch.Generator | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.event_shape = (features,)
         self.context_features = context
         self.transformer = transformer
         self.conditioner = MaskedMLP(
-            features, transformer.params, hidden, context, order, residual, generator=generator
+            features,
+            transformer.params,
+            hidden,
+            context,
+            order,
+            residual,
+            generator=generator,
+            dropout=dropout,
         )
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:

@@ -24,7 +24,8 @@ class Coupling(Transform):
     SplineTransformer.
     `conditioner` maps x_B (*batch, |B|) and the context to (*batch, |A| * transformer.params);
     by default it is an MLP with `hidden` layers whose last layer starts at zero, so the
-    layer starts as the identity. A conditioner of your own must take (x_B, context); pass
+    layer starts as the identity (`dropout` in it is active in train mode only: invert in
+    eval mode). A conditioner of your own must take (x_B, context); pass
     `context=C` when it reads a context of size C, so inputs are validated against it.
     """
 
@@ -35,6 +36,7 @@ class Coupling(Transform):
         conditioner: nn.Module | None = None,
         hidden: Sequence[int] = (64, 64),
         context: int = 0,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         mask = torch.as_tensor(mask, dtype=torch.bool)
@@ -53,7 +55,8 @@ class Coupling(Transform):
         self.register_buffer("changed", changed)
         self.register_buffer("unsort", torch.argsort(torch.cat([kept, changed])))
         if conditioner is None:
-            conditioner = MLP(kept.numel(), changed.numel() * transformer.params, hidden, context)
+            out = changed.numel() * transformer.params
+            conditioner = MLP(kept.numel(), out, hidden, context, dropout=dropout)
         self.conditioner = conditioner
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -97,9 +100,10 @@ class AdditiveCoupling(Coupling):
         mask: Tensor,
         hidden: Sequence[int] = (64, 64),
         context: int = 0,
+        dropout: float = 0.0,
     ) -> None:
         mask = _checked_mask("AdditiveCoupling", features, mask)
-        super().__init__(mask, AdditiveTransformer(), hidden=hidden, context=context)
+        super().__init__(mask, AdditiveTransformer(), None, hidden, context, dropout)
 
 
 class AffineCoupling(Coupling):
@@ -113,6 +117,7 @@ class AffineCoupling(Coupling):
         hidden: Sequence[int] = (64, 64),
         context: int = 0,
         clamp: float = 5.0,
+        dropout: float = 0.0,
     ) -> None:
         mask = _checked_mask("AffineCoupling", features, mask)
-        super().__init__(mask, AffineTransformer(clamp), hidden=hidden, context=context)
+        super().__init__(mask, AffineTransformer(clamp), None, hidden, context, dropout)

@@ -89,3 +89,34 @@ def test_bad_architecture_options() -> None:
         bj.flows.NSF(4, variant="spline")
     with pytest.raises(ValueError, match="mixing 'reverse', 'random' or 'lu'"):
         bj.flows.MAF(4, mixing="shuffle")
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_dropout_is_random_in_train_mode_and_exact_in_eval_mode(name: str) -> None:
+    torch.manual_seed(0)
+    build = {
+        "maf": lambda: bj.flows.MAF(3, hidden=(16, 16), dropout=0.5),
+        "maf-lu-residual": lambda: bj.flows.MAF(
+            3, hidden=(16, 16), residual=True, mixing="lu", dropout=0.5
+        ),
+        "iaf": lambda: bj.flows.IAF(3, hidden=(16,), dropout=0.5),
+        "nsf-autoregressive": lambda: bj.flows.NSF(
+            3, transforms=2, bins=4, hidden=(16, 16), dropout=0.5
+        ),
+        "nsf-coupling": lambda: bj.flows.NSF(
+            3, transforms=2, bins=4, hidden=(16,), variant="coupling", dropout=0.5
+        ),
+        "realnvp": lambda: bj.flows.RealNVP(3, transforms=2, hidden=(16,), dropout=0.5),
+        "nice": lambda: bj.flows.NICE(3, transforms=2, hidden=(16,), dropout=0.5),
+    }[name]
+    flow = build().double()
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in flow.modules())
+    x = torch.randn(64, 3, dtype=torch.float64)
+    flow.log_prob(x)  # data-dependent initialisation
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    assert not torch.equal(flow.log_prob(x), flow.log_prob(x))  # train mode: random masks
+    flow.eval()
+    torch.testing.assert_close(flow.log_prob(x), flow.log_prob(x), atol=0, rtol=0)
+    bj.check(flow.transform, x[:5])
