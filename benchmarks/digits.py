@@ -24,11 +24,20 @@ from sklearn.datasets import load_digits
 import bijective as bj
 
 D = 64
+# With 1,221 training images every model overfits within ~100 epochs: conditioner dropout
+# and a small learning rate (chosen on validation NLL, see README.md) regularise all three.
+DROPOUT, LR, EVERY = 0.2, 2e-4, 50
 MODELS = {
-    "NSF autoregressive (5 x 8 bins, 2x128)": (lambda: bj.flows.NSF(D, transforms=5, bins=8), 2.05),
-    "MAF (5 x MADE 2x384)": (lambda: bj.flows.MAF(D, transforms=5, hidden=(384, 384)), 2.20),
+    "NSF autoregressive (5 x 8 bins, 2x128)": (
+        lambda: bj.flows.NSF(D, transforms=5, bins=8, dropout=DROPOUT),
+        2.05,
+    ),
+    "MAF (5 x MADE 2x384)": (
+        lambda: bj.flows.MAF(D, transforms=5, hidden=(384, 384), dropout=DROPOUT),
+        2.20,
+    ),
     "RealNVP (8 couplings, 2x320)": (
-        lambda: bj.flows.RealNVP(D, transforms=8, hidden=(320, 320)),
+        lambda: bj.flows.RealNVP(D, transforms=8, hidden=(320, 320), dropout=DROPOUT),
         None,
     ),
 }
@@ -72,9 +81,9 @@ def main() -> None:
             train,
             steps=20_000,
             batch=256,
-            lr=5e-4,
+            lr=LR,
             val=standardise(val_y),
-            every=100,
+            every=EVERY,
             patience=20,
             transform_batch=lambda v: standardise(dequantize(v)),
         )
@@ -93,8 +102,9 @@ def main() -> None:
         {
             "split": {"train": len(train), "val": len(val), "test": len(test)},
             "batch": 256,
-            "lr": 5e-4,
-            "early_stopping": "best validation NLL, evaluated every 100 steps, patience 20",
+            "lr": LR,
+            "dropout": DROPOUT,
+            "early_stopping": f"best validation NLL, evaluated every {EVERY} steps, patience 20",
         },
         rows,
         ["model", "parameters", "test bits/dim", "target", "best step", "steps run", "seconds"],
