@@ -38,6 +38,16 @@ def as_shape(shape: int | Sequence[int]) -> Shape:
     return shape
 
 
+def check_permutation(where: str, value: object, features: int | None = None) -> Tensor:
+    """`value` as a long tensor, checked to be a 1-D permutation of 0..D-1 (D = `features`
+    when given, else its length)."""
+    p = torch.as_tensor(value, dtype=torch.long)
+    d = p.numel() if features is None else features
+    if p.dim() != 1 or p.numel() != d or not torch.equal(p.sort().values, torch.arange(d)):
+        raise ValueError(f"{where}: expected a 1-D permutation of 0..{d - 1}; got {p.tolist()}")
+    return p
+
+
 def _fmt(shape: Shape) -> str:
     return ", ".join(str(s) for s in shape)
 

@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..validation import check_permutation
+from .mlp import concat_context
+
 
 class MaskedLinear(nn.Linear):
     """y = x (W * mask)^T + b with a fixed binary mask (a buffer)."""
@@ -94,13 +97,7 @@ class MaskedMLP(nn.Module):
         nn.init.zeros_(self.last.bias)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        if self.context_features:
-            if context is None:
-                raise ValueError(
-                    f"MaskedMLP: built with context={self.context_features}; got no context"
-                )
-            x = torch.cat([x, context.expand(*x.shape[:-1], -1)], dim=-1)
-        h = self.first(x)
+        h = self.first(concat_context("MaskedMLP", x, context, self.context_features))
         for block in self.blocks:
             if self.residual:
                 inner = self.dropout(self.activation(block[0](self.activation(h))))
@@ -121,10 +118,4 @@ def _order(features: int, order: str | Tensor, generator: torch.Generator | None
         raise ValueError(
             f"MaskedMLP: expected order 'natural', 'random' or a permutation; got {order!r}"
         )
-    order = torch.as_tensor(order, dtype=torch.long)
-    if order.shape != (features,) or not torch.equal(order.sort().values, torch.arange(features)):
-        raise ValueError(
-            f"MaskedMLP: expected order to be a permutation of 0..{features - 1}; "
-            f"got {order.tolist()}"
-        )
-    return order
+    return check_permutation("MaskedMLP order", order, features)

@@ -44,8 +44,14 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        if self.context_features:
-            if context is None:
-                raise ValueError(f"MLP: built with context={self.context_features}; got no context")
-            x = torch.cat([x, context.expand(*x.shape[:-1], -1)], dim=-1)
-        return self.net(x)
+        return self.net(concat_context("MLP", x, context, self.context_features))
+
+
+def concat_context(where: str, x: Tensor, context: Tensor | None, features: int) -> Tensor:
+    """[x, context] along the last dimension, the context broadcast over x's batch shape;
+    x itself for a network built without context (features = 0)."""
+    if not features:
+        return x
+    if context is None:
+        raise ValueError(f"{where}: built with context={features}; got no context")
+    return torch.cat([x, context.expand(*x.shape[:-1], -1)], dim=-1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..validation import check_permutation
 from .base import Transform
 
 
@@ -17,13 +18,8 @@ class Permutation(Transform):
 
     def __init__(self, permutation: Tensor) -> None:
         super().__init__()
-        permutation = torch.as_tensor(permutation, dtype=torch.long)
-        d = permutation.numel()
-        if permutation.dim() != 1 or not torch.equal(permutation.sort().values, torch.arange(d)):
-            raise ValueError(
-                f"Permutation: expected a 1-D permutation of 0..{d - 1}; got {permutation.tolist()}"
-            )
-        self.event_shape = (d,)
+        permutation = check_permutation("Permutation", permutation)
+        self.event_shape = (permutation.numel(),)
         self.register_buffer("permutation", permutation)
         self.register_buffer("inverse_permutation", torch.argsort(permutation))
 
