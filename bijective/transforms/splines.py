@@ -71,11 +71,13 @@ class SplineTransformer:
         return [t.gather(-1, k)[..., 0] for t in tables]
 
     @staticmethod
-    def _log_slope(s: Tensor, d0: Tensor, d1: Tensor, xi: Tensor) -> Tensor:
-        # log dy/dx in a bin of mean slope s with end derivatives d0, d1, at position xi.
-        t = xi * (1 - xi)
+    def _log_slope(
+        s: Tensor, d0: Tensor, d1: Tensor, xi: Tensor, t: Tensor, denominator: Tensor
+    ) -> Tensor:
+        # log dy/dx in a bin of mean slope s with end derivatives d0, d1, at position xi,
+        # given t = xi (1 - xi) and the rational function's denominator.
         numerator = s * s * (d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2)
-        return numerator.log() - 2 * (s + (d0 + d1 - 2 * s) * t).log()
+        return numerator.log() - 2 * denominator.log()
 
     def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         inside = (x >= -self.bound) & (x <= self.bound)
@@ -84,8 +86,9 @@ class SplineTransformer:
         s = h / w
         xi = ((xc - x_k) / w).clamp(0, 1)
         t = xi * (1 - xi)
-        y = y_k + h * (s * xi * xi + d0 * t) / (s + (d0 + d1 - 2 * s) * t)
-        log_slope = self._log_slope(s, d0, d1, xi)
+        denominator = s + (d0 + d1 - 2 * s) * t
+        y = y_k + h * (s * xi * xi + d0 * t) / denominator
+        log_slope = self._log_slope(s, d0, d1, xi, t, denominator)
         return torch.where(inside, y, x), torch.where(inside, log_slope, torch.zeros_like(x))
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
@@ -107,7 +110,8 @@ class SplineTransformer:
             2 * c / torch.where(positive, -b - root, -torch.ones_like(b)),
             (-b + root) / torch.where(positive, torch.ones_like(a), 2 * a),
         ).clamp(0, 1)
-        log_slope = self._log_slope(s, d0, d1, xi)
+        t = xi * (1 - xi)
+        log_slope = self._log_slope(s, d0, d1, xi, t, s + curvature * t)
         return torch.where(inside, x_k + xi * w, y), torch.where(
             inside, -log_slope, torch.zeros_like(y)
         )
