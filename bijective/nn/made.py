@@ -61,9 +61,7 @@ class MaskedMLP(nn.Module):
             )
         self.features, self.params, self.context_features = features, params, context
         self.register_buffer("order", _order(features, order, generator))
-        degree_in = torch.empty(features, dtype=torch.long)
-        degree_in[self.order] = torch.arange(1, features + 1)
-        self.register_buffer("degrees", degree_in)
+        degree_in = self.degrees
         degree_context = torch.zeros(context, dtype=torch.long)  # seen by every unit
 
         # Hidden degrees cycle through 1 .. D - 1, or 0 .. D - 1 with a context: units of
@@ -95,6 +93,13 @@ class MaskedMLP(nn.Module):
         self.last = MaskedLinear(degree_out[:, None] > previous[None, :])
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
+
+    @property
+    def degrees(self) -> Tensor:
+        """Degree of each input feature: its position in the ordering, 1 .. D."""
+        degrees = torch.empty_like(self.order)
+        degrees[self.order] = torch.arange(1, self.features + 1, device=self.order.device)
+        return degrees
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         h = self.first(concat_context("MaskedMLP", x, context, self.context_features))
