@@ -241,6 +241,21 @@ CASES: list[Case] = [
 ]
 
 
+def randomise(
+    module: torch.nn.Module,
+    scale: float = 1.0,
+    generator: torch.Generator | None = None,
+    replace: bool = False,
+) -> torch.nn.Module:
+    """Moves every parameter away from its (often identity) initialisation: adds
+    scale * N(0, 1) noise to it, or with `replace` sets it to that noise. Returns `module`."""
+    with torch.no_grad():
+        for p in module.parameters():
+            noise = scale * torch.randn(p.shape, generator=generator, dtype=p.dtype)
+            p.copy_(noise) if replace else p.add_(noise)
+    return module
+
+
 def make(case: Case, batch: tuple[int, ...] = (7,), seed: int = 0):
     """Builds the case's transform in float64 with parameters moved away from their
     (identity) initialisation, in eval mode; returns (transform, x, context)."""
@@ -253,8 +268,7 @@ def make(case: Case, batch: tuple[int, ...] = (7,), seed: int = 0):
         t.train()
         for _ in range(3):  # data-dependent initialisation and running statistics
             t(warmup, warmup_context)
-        for p in t.parameters():
-            p.add_(case.scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    randomise(t, case.scale, g)
     t.eval()
     return t, case.data((*batch, *case.shape), g), _context(case, batch, g)
 

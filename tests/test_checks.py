@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from registry import randomise
 
 import bijective as bj
 
@@ -22,15 +23,8 @@ class WrongInverse(T.Affine):
         return x + 1e-3, ladj
 
 
-def _random(t: T.Transform) -> T.Transform:
-    with torch.no_grad():
-        for p in t.parameters():
-            p.normal_()
-    return t
-
-
 def test_check_reports_small_errors_for_a_correct_transform() -> None:
-    report = bj.check(_random(T.Sylvester(4)), torch.randn(6, 4))
+    report = bj.check(randomise(T.Sylvester(4), replace=True), torch.randn(6, 4))
     assert isinstance(report, bj.CheckReport)
     assert (
         report.inverse_error < 1e-10 and report.logdet_error < 1e-10 and report.cancel_error < 1e-10
@@ -42,12 +36,12 @@ def test_check_names_a_wrong_log_det() -> None:
     with pytest.raises(
         bj.CheckError, match=r"WrongLogDet failed its checks: ladj - log\|det J\| \(autograd\) is"
     ):
-        bj.check(_random(WrongLogDet(3)), torch.randn(5, 3))
+        bj.check(randomise(WrongLogDet(3), replace=True), torch.randn(5, 3))
 
 
 def test_check_names_a_wrong_inverse() -> None:
     with pytest.raises(bj.CheckError, match=r"inverse\(forward\(x\)\) - x is 0.001"):
-        bj.check(_random(WrongInverse(3)), torch.randn(5, 3))
+        bj.check(randomise(WrongInverse(3), replace=True), torch.randn(5, 3))
 
 
 def test_check_leaves_the_transform_untouched() -> None:
@@ -57,7 +51,10 @@ def test_check_leaves_the_transform_untouched() -> None:
 
 
 def test_check_handles_context_and_images() -> None:
-    t = _random(T.AffineCoupling((2, 2, 2), bj.transforms.masks.checkerboard((2, 2, 2)), context=2))
+    t = randomise(
+        T.AffineCoupling((2, 2, 2), bj.transforms.masks.checkerboard((2, 2, 2)), context=2),
+        replace=True,
+    )
     bj.check(t, torch.randn(3, 2, 2, 2), torch.randn(3, 2))
     with pytest.raises(TypeError, match="expected a bijective Transform"):
         bj.check(torch.nn.Linear(2, 2), torch.randn(2, 2))

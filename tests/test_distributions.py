@@ -6,18 +6,12 @@ import math
 
 import pytest
 import torch
+from registry import randomise
 from torch import distributions as td
 
 import bijective as bj
 
 D = bj.distributions
-
-
-def _randomise(d: torch.nn.Module) -> torch.nn.Module:
-    with torch.no_grad():
-        for p in d.parameters():
-            p.add_(0.5 * torch.randn(p.shape, dtype=p.dtype))
-    return d
 
 
 def test_standard_normal_matches_torch() -> None:
@@ -28,7 +22,7 @@ def test_standard_normal_matches_torch() -> None:
 
 
 def test_diagonal_normal_matches_torch() -> None:
-    d = _randomise(D.DiagonalNormal(4).double())
+    d = randomise(D.DiagonalNormal(4).double(), 0.5)
     z = torch.randn(9, 4, dtype=torch.float64)
     ref = td.Independent(td.Normal(d.loc, d.log_scale.exp()), 1).log_prob(z)
     torch.testing.assert_close(d.log_prob(z), ref)
@@ -48,7 +42,7 @@ def test_uniform_matches_torch_inside_and_is_minus_inf_outside() -> None:
 
 
 def test_gaussian_mixture_matches_torch() -> None:
-    d = _randomise(D.GaussianMixture(3, 2).double())
+    d = randomise(D.GaussianMixture(3, 2).double(), 0.5)
     ref = td.MixtureSameFamily(
         td.Categorical(logits=d.logits),
         td.Independent(td.Normal(d.means, d.log_scales.exp()), 1),
@@ -58,7 +52,7 @@ def test_gaussian_mixture_matches_torch() -> None:
 
 
 def test_gaussian_mixture_integrates_to_one() -> None:
-    d = _randomise(D.GaussianMixture(4, 2, torch.Generator().manual_seed(0)).double())
+    d = randomise(D.GaussianMixture(4, 2, torch.Generator().manual_seed(0)).double(), 0.5)
     grid = torch.linspace(-15, 15, 1200, dtype=torch.float64)
     density = d.log_prob(torch.cartesian_prod(grid, grid)).exp().reshape(1200, 1200)
     total = torch.trapezoid(torch.trapezoid(density, grid, dim=1), grid).detach()
@@ -78,7 +72,7 @@ def _mean(d: torch.nn.Module) -> torch.Tensor:
 )
 def test_sample_shapes_and_sample_mean(build) -> None:
     torch.manual_seed(0)
-    d = _randomise(build().double())
+    d = randomise(build().double(), 0.5)
     assert d.sample().shape == (3,)
     assert d.sample((4, 5)).shape == (4, 5, 3)
     s = d.sample((100_000,))
@@ -91,7 +85,7 @@ def test_sample_shapes_and_sample_mean(build) -> None:
 
 def test_temperature_scales_the_standard_deviation() -> None:
     torch.manual_seed(1)
-    d = _randomise(D.DiagonalNormal(2).double())
+    d = randomise(D.DiagonalNormal(2).double(), 0.5)
     s = d.sample((200_000,), temperature=0.5)
     expected = 0.5 * d.log_scale.exp().detach()
     torch.testing.assert_close(s.std(0), expected, atol=0, rtol=0.01)

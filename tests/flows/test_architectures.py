@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from registry import randomise
 
 import bijective as bj
 
@@ -28,10 +29,7 @@ def _randomised(name: str, features: int, context: int, scale: float = 0.2) -> b
     x = torch.randn(64, features, dtype=torch.float64)
     c = torch.randn(64, context, dtype=torch.float64) if context else None
     flow.log_prob(x, c)  # ActNorm's data-dependent initialisation
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return flow.eval()
+    return randomise(flow, scale).eval()
 
 
 @pytest.mark.parametrize("context", [0, 2])
@@ -113,9 +111,7 @@ def test_dropout_is_random_in_train_mode_and_exact_in_eval_mode(name: str) -> No
     assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in flow.modules())
     x = torch.randn(64, 3, dtype=torch.float64)
     flow.log_prob(x)  # data-dependent initialisation
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(0.3 * torch.randn_like(p))
+    randomise(flow, 0.3)
     assert not torch.equal(flow.log_prob(x), flow.log_prob(x))  # train mode: random masks
     flow.eval()
     torch.testing.assert_close(flow.log_prob(x), flow.log_prob(x), atol=0, rtol=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from registry import randomise
 from torch import distributions as td
 
 import bijective as bj
@@ -21,9 +22,7 @@ def _flow(context: int = 0) -> bj.Flow:
         T.AffineCoupling(3, ~m, context=context),
         T.Planar(3),
     )
-    with torch.no_grad():
-        for p in transform.parameters():
-            p.add_(0.3 * torch.randn(p.shape))
+    randomise(transform, 0.3)
     return bj.Flow(transform, bj.distributions.DiagonalNormal(3)).double()
 
 

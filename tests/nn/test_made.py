@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from registry import randomise
 
 import bijective as bj
-
-
-def _random(net: torch.nn.Module) -> torch.nn.Module:
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_()
-    return net.double()
-
 
 OPTIONS = {
     "natural": dict(hidden=(16, 16)),
@@ -38,7 +31,10 @@ def test_jacobian_is_strictly_triangular_under_the_ordering(
     options = dict(OPTIONS[name])
     features = 5
     g = torch.Generator().manual_seed(1)
-    net = _random(bj.nn.MaskedMLP(features, params, activation=activation, generator=g, **options))
+    net = randomise(
+        bj.nn.MaskedMLP(features, params, activation=activation, generator=g, **options),
+        replace=True,
+    ).double()
     context = (
         torch.randn(net.context_features, dtype=torch.float64) if net.context_features else None
     )
@@ -57,7 +53,9 @@ def test_jacobian_is_strictly_triangular_under_the_ordering(
 
 
 def test_every_output_sees_the_context() -> None:
-    net = _random(bj.nn.MaskedMLP(4, 2, hidden=(16,), context=3, order="random"))
+    net = randomise(
+        bj.nn.MaskedMLP(4, 2, hidden=(16,), context=3, order="random"), replace=True
+    ).double()
     x = torch.randn(4, dtype=torch.float64)
     c = torch.randn(3, dtype=torch.float64)
     jac = torch.autograd.functional.jacobian(lambda v: net(x, v), c)  # (4, 2, 3)

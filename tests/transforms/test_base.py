@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import torch
+from registry import randomise
 
 import bijective as bj
 
 T = bj.transforms
 
 
-def _random(t: T.Transform) -> T.Transform:
-    with torch.no_grad():
-        for p in t.parameters():
-            p.add_(0.5 * torch.randn(p.shape, dtype=p.dtype))
-    return t
-
-
 def test_compose_applies_in_order_and_sums_ladj() -> None:
-    a, b = _random(T.Affine(3).double()), _random(T.Planar(3).double())
+    a, b = randomise(T.Affine(3).double(), 0.5), randomise(T.Planar(3).double(), 0.5)
     x = torch.randn(4, 3, dtype=torch.float64)
     z1, l1 = a(x)
     z2, l2 = b(z1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from registry import randomise
 
 import bijective as bj
 
@@ -27,10 +28,7 @@ def test_permutation_rejects_a_non_permutation() -> None:
 
 
 def test_lu_weight_is_p_l_u_and_its_log_det_is_sum_log_abs_s() -> None:
-    t = T.LULinear(6).double()
-    with torch.no_grad():
-        for p in t.parameters():
-            p.add_(0.3 * torch.randn(p.shape, dtype=torch.float64))
+    t = randomise(T.LULinear(6).double(), 0.3)
     w = t.weight()
     x = torch.randn(3, 6, dtype=torch.float64)
     z, ladj = t(x)

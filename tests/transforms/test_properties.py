@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from registry import randomise
 
 import bijective as bj
 
@@ -38,9 +39,7 @@ def test_inverse_and_log_det_for_any_size(
     g = torch.Generator().manual_seed(seed)
     t = FAMILIES[family](features, g).double()
     t(torch.randn(16, features, generator=g, dtype=torch.float64))  # data-dependent init
-    with torch.no_grad():
-        for p in t.parameters():
-            p.add_(0.4 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    randomise(t, 0.4, g)
     x = torch.randn(*batch, features, generator=g, dtype=torch.float64)
     z, ladj = t(x)
     assert z.shape == x.shape and ladj.shape == batch

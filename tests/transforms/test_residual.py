@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from registry import randomise
 
 import bijective as bj
 from bijective.transforms.roots import increasing_root
@@ -59,10 +60,7 @@ def test_planar_u_hat_guarantees_invertibility_for_adversarial_u() -> None:
 @pytest.mark.parametrize("scale", [1.0, 5.0, 20.0])
 def test_planar_inverse_converges_at_extreme_parameters(scale: float) -> None:
     torch.manual_seed(0)
-    t = T.Planar(4).double()
-    with torch.no_grad():
-        for p in t.parameters():
-            p.copy_(scale * torch.randn(p.shape, dtype=torch.float64))
+    t = randomise(T.Planar(4).double(), scale, replace=True)
     x = 5 * torch.randn(500, 4, dtype=torch.float64)
     z, _ = t(x)
     x2, _ = t.inverse(z)
@@ -89,10 +87,7 @@ def test_radial_beta_constraint_and_inverse_near_the_boundary() -> None:
 
 @pytest.mark.parametrize("q", ["orthogonal", "householder", "triangular"])
 def test_sylvester_q_is_orthonormal(q: str) -> None:
-    t = T.Sylvester(5, q=q).double()
-    with torch.no_grad():
-        for p in t.parameters():
-            p.normal_()
+    t = randomise(T.Sylvester(5, q=q).double(), replace=True)
     qm = t.orthonormal()
     torch.testing.assert_close(qm.T @ qm, torch.eye(qm.shape[1], dtype=torch.float64))
 
@@ -105,10 +100,8 @@ def test_sylvester_inverse_converges_for_constrained_extremes(
     """r_ii r~_ii -> -1 (opposite saturated tanh diagonals) is the hardest constrained case:
     back-substitution with bracketed Newton still inverts to 1e-6, with large off-diagonals."""
     torch.manual_seed(1)
-    t = T.Sylvester(6, m=m, q=q).double()
+    t = randomise(T.Sylvester(6, m=m, q=q).double(), 4.0, replace=True)
     with torch.no_grad():
-        for p in t.parameters():
-            p.copy_(4 * torch.randn(p.shape, dtype=torch.float64))
         t.r.diagonal().fill_(diagonal)
         t.r_tilde.diagonal().fill_(-diagonal)
     with torch.no_grad():
@@ -147,10 +140,7 @@ def _gradcheck_inverse(t: bj.transforms.Transform, z: torch.Tensor) -> None:
 )
 def test_inverse_gradients_match_finite_differences(build) -> None:
     torch.manual_seed(3)
-    t = build().double()
-    with torch.no_grad():
-        for p in t.parameters():
-            p.add_(0.7 * torch.randn(p.shape, dtype=torch.float64))
+    t = randomise(build().double(), 0.7)
     _gradcheck_inverse(t, torch.randn(4, t.event_shape[0], dtype=torch.float64))
 
 
