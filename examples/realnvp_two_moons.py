@@ -11,20 +11,6 @@ import time
 import torch
 
 import bijective as bj
-from bijective.transforms import masks
-
-
-def realnvp(features: int, layers: int, hidden: tuple[int, ...]) -> bj.Flow:
-    """Affine couplings on alternating halves, with ActNorm between them (Dinh et al. 2017)."""
-    parts = []
-    for i in range(layers):
-        parts += [
-            bj.transforms.ActNorm(features),
-            bj.transforms.AffineCoupling(
-                features, masks.alternating(features, even=i % 2 == 0), hidden
-            ),
-        ]
-    return bj.Flow(bj.transforms.Compose(*parts), bj.distributions.StandardNormal(features))
 
 
 def main() -> None:
@@ -39,7 +25,8 @@ def main() -> None:
     mean, std = train.mean(0), train.std(0)  # standardise with train statistics only
     train, test = (train - mean) / std, (test - mean) / std
 
-    flow = realnvp(features=2, layers=8, hidden=(64, 64))
+    # 8 affine couplings on alternating masks, each after an ActNorm (Dinh et al. 2017).
+    flow = bj.flows.RealNVP(features=2, transforms=8, hidden=(64, 64))
     optimizer = torch.optim.Adam(flow.parameters(), lr=1e-3)
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
