@@ -20,7 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(args.seed)
 
-    data = bj.data.moons(25_000, noise=0.05, seed=args.seed)
+    data, _ = bj.data.moons(25_000, noise=0.05, seed=args.seed)
     train, test = data[:20_000], data[20_000:]
     mean, std = train.mean(0), train.std(0)  # standardise with train statistics only
     train, test = (train - mean) / std, (test - mean) / std

@@ -1,5 +1,51 @@
-"""Data sets: toy 2-D sets for now."""
+"""Data sets as fixed train/validation/test splits: the 2-D toy sets, images (digits,
+MNIST, Fashion-MNIST) and tabular data (the MAF paper's sets, sklearn's), with the
+preprocessing fitted on train (standardisation, uniform dequantization)."""
 
-from .toy import moons
+from .dataset import Dataset, Split, dequantize, split, standardise
+from .images import digits, fashion_mnist, idx_images, mnist, read_idx
+from .optional import MissingDependency
+from .registry import DATASETS, load
+from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
+from .toy import (
+    TOY,
+    checkerboard,
+    circles,
+    eight_gaussians,
+    moons,
+    pinwheel,
+    rings,
+    swissroll,
+    two_spirals,
+)
 
-__all__ = ["moons"]
+__all__ = [
+    "DATASETS",
+    "TOY",
+    "Dataset",
+    "MissingDependency",
+    "Split",
+    "bsds300",
+    "checkerboard",
+    "circles",
+    "dequantize",
+    "digits",
+    "eight_gaussians",
+    "fashion_mnist",
+    "gas",
+    "hepmass",
+    "idx_images",
+    "load",
+    "miniboone",
+    "mnist",
+    "moons",
+    "pinwheel",
+    "power",
+    "read_idx",
+    "rings",
+    "sklearn_table",
+    "split",
+    "standardise",
+    "swissroll",
+    "two_spirals",
+]

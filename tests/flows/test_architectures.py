@@ -59,7 +59,7 @@ def test_a_short_fit_to_two_moons_beats_the_best_gaussian(name: str) -> None:
     """60 Adam steps already capture structure no Gaussian has: the test NLL falls below
     that of the maximum-likelihood full-covariance Gaussian of the same data."""
     torch.manual_seed(0)
-    data = bj.data.moons(2048, seed=0)
+    data, _ = bj.data.moons(2048, seed=0)
     data = (data - data.mean(0)) / data.std(0)
     flow = ARCHITECTURES[name](2, 0)
     optimizer = torch.optim.Adam(flow.parameters(), lr=3e-3)
