@@ -1,0 +1,192 @@
+"""The `bijective` command (also `python -m bijective`).
+
+    bijective train CONFIG.yaml [--set key=value ...] [--out RUN_DIR] [--data-dir DIR]
+    bijective resume RUN_DIR
+    bijective eval RUN_DIR
+    bijective sample RUN_DIR -n N [--temperature T] [--label K] -o FILE.npy|FILE.png
+    bijective demo [--out DIR]
+    bijective list
+
+A config, checkpoint or data problem prints one line `bijective: error: ...` and exits
+with status 2, having written nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import train as training
+from .data import DATASETS, MissingDependency
+from .train.checkpoint import CheckpointError
+from .train.config import ARCHITECTURES, ConfigError, load_config, parse_config
+from .train.loop import Diverged
+
+USER_ERRORS = (
+    ConfigError,
+    CheckpointError,
+    MissingDependency,
+    FileNotFoundError,
+    FileExistsError,
+    Diverged,
+)
+
+# The demo: two small experiments that run in about a minute on 2 CPU cores.
+DEMO = {
+    "moons-nsf": {
+        "data": {"name": "moons", "noise": 0.05},
+        "model": {"name": "nsf", "transforms": 5, "bins": 8, "hidden": [64, 64]},
+        "train": {"steps": 1000, "batch": 512, "lr": 1e-3, "schedule": "cosine", "eval_every": 250},
+    },
+    "digits-maf": {
+        "data": {"name": "digits", "logit": 0.05},
+        "model": {"name": "maf", "transforms": 5, "hidden": [256, 256], "dropout": 0.2},
+        "train": {"steps": 1000, "batch": 256, "lr": 1e-3, "schedule": "cosine", "eval_every": 100},
+    },
+}
+
+
+def _print_results(results: dict) -> None:
+    line = f"{results['name']}: test NLL {results['test_nll']:.4f} nats"
+    if "test_bits_per_dim" in results:
+        line += f", {results['test_bits_per_dim']:.4f} bits/dim"
+    line += f" (best step {results['best_step']} of {results['steps']}"
+    line += f", {results['parameters']:,} parameters)"
+    print(line)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    overrides = list(args.set)
+    if args.data_dir is not None:
+        overrides.append(f"data.data_dir={args.data_dir}")
+    config = load_config(args.config, overrides)
+    out = Path(args.out) if args.out else Path("runs") / config.name
+    _print_results(training.train(config, out))
+    print(f"run directory: {out} (results.json, metrics.csv, plots/)")
+
+
+def cmd_resume(args: argparse.Namespace) -> None:
+    _print_results(training.resume(args.run_dir))
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    results = training.evaluate(args.run_dir)
+    _print_results(results)
+    print(json.dumps(results, indent=1))
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    out = Path(args.output)
+    if out.suffix not in (".npy", ".png"):
+        raise ConfigError(f"-o {out}: expected a .npy or .png file name")
+    if args.n < 1:
+        raise ConfigError(f"-n {args.n}: expected a positive number of samples")
+    experiment = training.open_run(args.run_dir)
+    if args.label is not None and not experiment.conditional:
+        raise ConfigError("--label: this run's model is not conditional")
+    samples = training.sample(experiment, args.n, args.temperature, args.label)
+    if out.suffix == ".npy":
+        np.save(out, samples.numpy())
+    else:
+        from . import viz
+
+        data = experiment.data
+        if data.image_shape is not None:
+            viz.image_grid(samples.view(-1, *data.image_shape) / (data.levels - 1), out)
+        elif data.features == 2:
+            viz.samples_2d(samples, experiment.to_data_space(data.test.x), out)
+        else:
+            raise ConfigError(f"-o {out}: PNG needs 2-D or image data; use .npy for {data.name}")
+    print(f"{len(samples)} samples -> {out}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    for name, raw in DEMO.items():
+        config = parse_config({"name": name, **raw}, f"demo {name}")
+        run_dir = out / name
+        if (run_dir / "checkpoint").exists():
+            raise FileExistsError(f"{run_dir} already holds a run; choose another --out")
+        print(f"== {name}: {config.model.name} on {config.data.name}", flush=True)
+        _print_results(training.train(config, run_dir))
+    print(f"plots in {out}/*/plots/")
+
+
+def cmd_list(_: argparse.Namespace) -> None:
+    print("architectures (model.name, with their options):")
+    for name, cls in ARCHITECTURES.items():
+        options = [
+            p
+            for p in inspect.signature(cls.__init__).parameters
+            if p not in ("self", "features", "context")
+        ]
+        print(f"  {name:10s} {cls.__name__}: {', '.join(options)}")
+    from . import transforms
+
+    print("transforms (bijective.transforms):")
+    print("  " + ", ".join(n for n in transforms.__all__ if n != "masks"))
+    print("data sets (data.name, with their options):")
+    for name, source in DATASETS.items():
+        print(f"  {name:14s} {source.description}; options: {', '.join(source.options) or 'none'}")
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="bijective", description="Normalizing flows: train, evaluate, sample."
+    )
+    commands = main.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("train", help="train an experiment from a YAML config")
+    p.add_argument("config")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. train.steps=500",
+    )
+    p.add_argument("--out", help="run directory (default runs/NAME)")
+    p.add_argument("--data-dir", help="directory of data files (sets data.data_dir)")
+    p.set_defaults(run=cmd_train)
+    p = commands.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("run_dir")
+    p.set_defaults(run=cmd_resume)
+    p = commands.add_parser("eval", help="evaluate a run's best weights on validation and test")
+    p.add_argument("run_dir")
+    p.set_defaults(run=cmd_eval)
+    p = commands.add_parser("sample", help="draw samples from a trained run")
+    p.add_argument("run_dir")
+    p.add_argument(
+        "-n", type=int, default=64, help="number of samples (per class when conditional)"
+    )
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--label", type=int, help="the class to sample, for a conditional model")
+    p.add_argument("-o", "--output", required=True, help="FILE.npy or FILE.png")
+    p.set_defaults(run=cmd_sample)
+    p = commands.add_parser("demo", help="fit flows to two moons and digits (about a minute)")
+    p.add_argument("--out", default="runs/demo")
+    p.set_defaults(run=cmd_demo)
+    p = commands.add_parser("list", help="architectures, transforms and data sets")
+    p.set_defaults(run=cmd_list)
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except USER_ERRORS as error:
+        print(f"bijective: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "bijective: interrupted; `bijective resume RUN_DIR` continues from the last checkpoint",
+            file=sys.stderr,
+        )
+        return 130
+    return 0

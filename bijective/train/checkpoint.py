@@ -1,0 +1,128 @@
+"""Checkpoints without pickle: tensors in safetensors, everything else in JSON.
+
+A checkpoint is a directory of two files, `tensors.safetensors` (model weights, optimizer
+moments, RNG states) and `state.json` (step, counters, the optimizer's hyperparameters).
+It is written whole into `NAME.tmp`, then swapped in by renames, so a crash leaves either
+the old or the new checkpoint, never half of one; `load` refuses a checkpoint whose two
+files do not belong together, or that is truncated or corrupt, with one clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+TENSORS, STATE = "tensors.safetensors", "state.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded: missing, corrupt, or for another model."""
+
+
+def _fsync_write(path: Path, write: Any) -> None:
+    write(path)
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def save_weights(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+    """One safetensors file written atomically (temp file + rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _fsync_write(tmp, lambda p: save_file(tensors, str(p), metadata=metadata))
+    os.replace(tmp, path)
+
+
+def load_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file; CheckpointError if unreadable."""
+    from safetensors import safe_open
+
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+
+
+def save_checkpoint(directory: Path, tensors: dict[str, Tensor], state: dict[str, Any]) -> None:
+    """Writes `tensors` and the JSON-serialisable `state` as one checkpoint directory."""
+    tmp, old = (
+        directory.with_name(directory.name + ".tmp"),
+        directory.with_name(directory.name + ".old"),
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    token = uuid.uuid4().hex  # ties the two files together
+    save_weights(tmp / TENSORS, tensors, {"token": token})
+    _fsync_write(
+        tmp / STATE, lambda p: p.write_text(json.dumps({**state, "token": token}, indent=1))
+    )
+    if directory.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(directory: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The tensors and state of a checkpoint directory (falling back to the previous one
+    when a crash interrupted the swap)."""
+    old = directory.with_name(directory.name + ".old")
+    if not directory.exists() and old.exists():
+        directory = old
+    if not directory.exists():
+        raise CheckpointError(f"{directory}: no checkpoint here")
+    tensors, metadata = load_weights(directory / TENSORS)
+    try:
+        state = json.loads((directory / STATE).read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{directory / STATE}: missing") from None
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{directory / STATE}: not valid JSON ({error})") from None
+    if state.get("token") != metadata.get("token"):
+        raise CheckpointError(
+            f"{directory}: {STATE} and {TENSORS} come from different saves; "
+            "the checkpoint is corrupt"
+        )
+    return tensors, state
+
+
+def split_prefix(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The entries under `prefix.`, with the prefix removed."""
+    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """An optimizer's state dict as tensors (per-parameter state) plus JSON (the rest)."""
+    full = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in full["state"].items():
+        for name, value in values.items():
+            if isinstance(value, Tensor):
+                tensors[f"{index}.{name}"] = value
+            else:
+                scalars[f"{index}.{name}"] = value
+    return tensors, {"param_groups": full["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], rest: dict[str, Any]
+) -> None:
+    """Restores what `optimizer_to_flat` saved."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in [*tensors.items(), *rest["scalars"].items()]:
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})

@@ -1,0 +1,224 @@
+"""Experiment configs: YAML validated into typed, frozen objects.
+
+A config has four parts: `name`, `data` (which set and how it is split and preprocessed),
+`model` (an architecture of `bj.flows` and its constructor's arguments) and `train` (the
+optimisation). A field that does not exist, a wrong type or an impossible value raises
+ConfigError with one line naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+
+from .. import flows
+from ..data import DATASETS
+
+ARCHITECTURES: dict[str, type[flows.Flow]] = {
+    "maf": flows.MAF,
+    "iaf": flows.IAF,
+    "nsf": flows.NSF,
+    "realnvp": flows.RealNVP,
+    "nice": flows.NICE,
+}
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used: the message names the field and what is allowed."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Strict):
+    """Which data set, and its loader's options (`bijective list` shows each set's).
+    Discrete sets (images) are dequantized uniformly; with `logit` set, the model sees
+    logit(logit + (1 - 2 logit) y) of the dequantized y in [0, 1), log-det counted."""
+
+    name: str
+    seed: int = 0
+    data_dir: str | None = None
+    n_train: PositiveInt | None = None
+    n_val: PositiveInt | None = None
+    n_test: PositiveInt | None = None
+    noise: NonNegativeFloat | None = None
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
+    standardise: bool = True
+    logit: Annotated[float, Field(ge=0, lt=0.5)] | None = 0.05
+    conditional: bool = False
+
+    @model_validator(mode="after")
+    def _known_set_and_options(self) -> DataConfig:
+        if self.name not in DATASETS:
+            raise ValueError(
+                f"name: unknown data set {self.name!r}; allowed: {', '.join(DATASETS)}"
+            )
+        accepted = DATASETS[self.name].options
+        for option, value in self.loader_options(check=False).items():
+            if option not in accepted and value is not None:
+                raise ValueError(
+                    f"{option}: data set {self.name!r} has no such option; "
+                    f"its options: {', '.join(accepted)}"
+                )
+        return self
+
+    def loader_options(self, check: bool = True) -> dict[str, Any]:
+        """The options given for the loader (those left unset keep its defaults)."""
+        names = ("seed", "data_dir", "n_train", "n_val", "n_test", "noise")
+        names += ("val_fraction", "test_fraction")
+        options = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        if check:  # seed is universal but not every loader takes it (MAF sets are fixed)
+            options = {k: v for k, v in options.items() if k in DATASETS[self.name].options}
+        return options
+
+
+def _architecture_config(name: str, cls: type[flows.Flow]) -> type[Strict]:
+    """A config class whose fields are the constructor arguments of `cls`, typed and
+    defaulted as there, except features and context, which the data set fixes."""
+    hints = typing.get_type_hints(cls.__init__)
+    fields: dict[str, Any] = {"name": (Literal[name], ...)}
+    for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if parameter.name in ("features", "context"):
+            continue
+        hint = hints[parameter.name]
+        if typing.get_origin(hint) is Sequence:  # YAML lists: hidden = [128, 128]
+            hint = tuple[PositiveInt, ...]
+        elif hint is int:
+            hint = PositiveInt
+        fields[parameter.name] = (hint, parameter.default)
+    return create_model(f"{cls.__name__}Config", __base__=Strict, **fields)
+
+
+MODEL_CONFIGS = {name: _architecture_config(name, cls) for name, cls in ARCHITECTURES.items()}
+ModelConfig = Annotated[
+    typing.Union[tuple(MODEL_CONFIGS.values())],  # noqa: UP007 (a union built at runtime)
+    Field(discriminator="name"),
+]
+
+
+class TrainConfig(Strict):
+    """Maximum likelihood: `steps` updates on random minibatches (drawn with replacement
+    from a seeded generator), Adam or AdamW, linear warm-up over `warmup` steps then a
+    constant or cosine-annealed learning rate, gradient-norm clipping, validation every
+    `eval_every` steps keeping the best weights, early stopping after `patience`
+    evaluations without improvement, a checkpoint every `checkpoint_every` steps."""
+
+    steps: PositiveInt = 2000
+    batch: PositiveInt = 512
+    lr: PositiveFloat = 1e-3
+    optimizer: Literal["adam", "adamw"] = "adam"
+    weight_decay: NonNegativeFloat = 0.0
+    warmup: NonNegativeInt = 0
+    schedule: Literal["constant", "cosine"] = "constant"
+    clip: PositiveFloat | None = None
+    eval_every: PositiveInt = 100
+    patience: PositiveInt | None = None
+    checkpoint_every: PositiveInt = 500
+    eval_batch: PositiveInt = 4096
+    max_skipped: PositiveInt = 50
+    seed: int = 0
+    device: str = "cpu"
+
+
+class Config(Strict):
+    name: str
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig = TrainConfig()
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    # A discriminated union puts the tag in the path (model.maf.bins): leave it out.
+    tagged = len(loc) > 1 and loc[0] == "model"
+    return ".".join(str(p) for i, p in enumerate(loc) if not (tagged and i == 1))
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> str:
+    """The fields of the section holding the unknown field at `loc`."""
+    sections: dict[Any, type[BaseModel]] = {"data": DataConfig, "train": TrainConfig}
+    if len(loc) == 1:
+        cls: type[BaseModel] = Config
+    elif loc[0] == "model":
+        cls = MODEL_CONFIGS[loc[1]]
+    else:
+        cls = sections[loc[0]]
+    return ", ".join(cls.model_fields)
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where, kind = _location(first["loc"]), first["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field; allowed: {_allowed_fields(first['loc'])}"
+    if kind == "union_tag_invalid":
+        given = first["input"].get("name")
+        return f"{where}.name: unknown architecture {given!r}; allowed: {', '.join(MODEL_CONFIGS)}"
+    if kind == "union_tag_not_found":
+        return f"{where}.name: missing; allowed: {', '.join(MODEL_CONFIGS)}"
+    message = first["msg"].removeprefix("Value error, ")
+    if kind == "value_error":
+        return f"{where}.{message}" if where else message
+    return f"{where}: {message} (got {first['input']!r})"
+
+
+def parse_config(raw: Any, source: str = "config") -> Config:
+    """A Config from a mapping (parsed YAML); ConfigError names the first bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping with name, data, model, train")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_one_line(error)}") from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Each override `a.b.c=value` sets raw[a][b][c] to value parsed as YAML."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. train.steps=500")
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part} is not a section")
+            node = child
+        node[leaf] = yaml.safe_load(value)
+    return raw
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Reads a YAML config, applies `--set` overrides, and validates it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    return parse_config(apply_overrides(raw if raw is not None else {}, overrides), str(path))
+
+
+def dump_config(config: Config) -> str:
+    """The config as YAML (every field, defaults included)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

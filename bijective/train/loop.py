@@ -1,0 +1,242 @@
+"""The training loop: minimise a loss over random minibatches, validate, keep the best
+weights, checkpoint, and resume exactly.
+
+It trains any module with any loss of a batch (a flow's NLL, a VAE's negative ELBO):
+`draw(generator)` makes a batch, `loss(model, batch)` scores it, `validate(model)` returns
+the number early stopping minimises. All randomness comes from the seeded batch generator
+and torch's global generator (dropout), and both are checkpointed, so a resumed run repeats
+the uninterrupted run's losses exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    optimizer_from_flat,
+    optimizer_to_flat,
+    save_checkpoint,
+    save_weights,
+    split_prefix,
+)
+from .config import TrainConfig
+from .metrics import MetricsLog
+
+Batch = Any
+CHECKPOINT, BEST, METRICS = "checkpoint", "best.safetensors", "metrics.csv"
+
+
+class Diverged(RuntimeError):
+    """Too many non-finite losses in a row; the saved checkpoint and best weights are kept."""
+
+
+@dataclass
+class Progress:
+    """The loop's counters, saved with every checkpoint."""
+
+    step: int = 0
+    best: float = math.inf
+    best_step: int = 0
+    waited: int = 0  # evaluations since the best one
+    skipped: int = 0  # steps whose loss or gradient was not finite
+    in_a_row: int = 0  # consecutive skipped steps
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The rate at `step` (1-based): linear warm-up to lr over `warmup` steps, then
+    constant, or cosine-annealed to 0 at `steps`."""
+    if step <= config.warmup:
+        return config.lr * step / config.warmup
+    if config.schedule == "constant":
+        return config.lr
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _rng_tensors(batches: torch.Generator) -> dict[str, Tensor]:
+    rng = {"rng.torch": torch.get_rng_state(), "rng.batches": batches.get_state()}
+    if torch.cuda.is_available():
+        rng |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    return rng
+
+
+def _restore_rng(tensors: dict[str, Tensor], batches: torch.Generator) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    batches.set_state(tensors["rng.batches"])
+    cuda = split_prefix(tensors, "rng.cuda")
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([cuda[str(i)] for i in range(len(cuda))])
+
+
+def save_state(
+    run_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: torch.Generator,
+    progress: Progress,
+) -> None:
+    moments, rest = optimizer_to_flat(optimizer)
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors |= {f"optimizer.{k}": v for k, v in moments.items()} | _rng_tensors(batches)
+    save_checkpoint(
+        run_dir / CHECKPOINT, tensors, {"progress": asdict(progress), "optimizer": rest}
+    )
+
+
+def restore_state(
+    run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, batches: torch.Generator
+) -> Progress:
+    tensors, state = load_checkpoint(run_dir / CHECKPOINT)
+    load_model_weights(model, split_prefix(tensors, "model"), str(run_dir / CHECKPOINT))
+    optimizer_from_flat(optimizer, split_prefix(tensors, "optimizer"), state["optimizer"])
+    _restore_rng(tensors, batches)
+    return Progress(**state["progress"])
+
+
+def load_model_weights(model: nn.Module, weights: dict[str, Tensor], source: str) -> None:
+    """Loads weights, or raises CheckpointError saying which keys or shapes disagree."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        if missing or unexpected:
+            detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        else:
+            key = wrong[0]
+            detail = f"{key} has shape {tuple(weights[key].shape)}, the model {tuple(expected[key].shape)}"
+        raise CheckpointError(f"{source}: the weights do not fit the configured model ({detail})")
+    model.load_state_dict(weights)
+
+
+def fit(
+    model: nn.Module,
+    loss: Callable[[nn.Module, Batch], Tensor],
+    draw: Callable[[torch.Generator], Batch],
+    validate: Callable[[nn.Module], float],
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> Progress:
+    """Trains `model` in place and leaves it holding the best validated weights, which
+    are also in run_dir/best.safetensors. With `resume`, continues from run_dir/checkpoint."""
+    optimizer = make_optimizer(model, config)
+    batches = torch.Generator().manual_seed(config.seed)
+    progress = Progress()
+    if resume:
+        progress = restore_state(run_dir, model, optimizer, batches)
+        log(f"resuming at step {progress.step} (best validation NLL {progress.best:.4f})")
+    metrics = MetricsLog(run_dir / METRICS, progress.step if resume else None)
+    bar = tqdm(
+        total=config.steps, initial=progress.step, disable=not sys.stderr.isatty(), unit="step"
+    )
+    started = time.perf_counter() - progress.seconds
+    try:
+        while progress.step < config.steps and not progress.stopped_early:
+            progress.step += 1
+            lr = learning_rate(config, progress.step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            value = _update(model, optimizer, loss, draw(batches), config)
+            if value is None:
+                progress.skipped += 1
+                progress.in_a_row += 1
+                if progress.in_a_row >= config.max_skipped:
+                    raise Diverged(
+                        f"{progress.in_a_row} non-finite losses in a row at step {progress.step}; "
+                        f"lower the learning rate or set train.clip. {run_dir} keeps the last "
+                        "checkpoint and the best weights"
+                    )
+            else:
+                progress.in_a_row = 0
+            val = None
+            if progress.step % config.eval_every == 0 or progress.step == config.steps:
+                val = _evaluate(model, validate, progress, config, run_dir)
+                if bar.disable:  # not a terminal: plain lines
+                    shown = "skipped" if value is None else f"{value:.4f}"
+                    log(f"step {progress.step}: train loss {shown}, val NLL {val:.4f}")
+                else:
+                    bar.set_postfix_str(f"val NLL {val:.4f}")
+            progress.seconds = time.perf_counter() - started
+            metrics.write(
+                step=progress.step,
+                loss="" if value is None else value,
+                lr=lr,
+                val_nll="" if val is None else val,
+                skipped=progress.skipped,
+                seconds=round(progress.seconds, 3),
+            )
+            bar.update()
+            last = progress.step == config.steps or progress.stopped_early
+            if progress.step % config.checkpoint_every == 0 or last:
+                save_state(run_dir, model, optimizer, batches, progress)
+    finally:
+        bar.close()
+        metrics.close()
+    best = run_dir / BEST
+    if best.exists():
+        load_model_weights(model, load_weights(best)[0], str(best))
+    return progress
+
+
+def _update(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: Callable[[nn.Module, Batch], Tensor],
+    batch: Batch,
+    config: TrainConfig,
+) -> float | None:
+    """One optimizer step; None (and no change to the weights) when the loss or the
+    gradient is not finite."""
+    optimizer.zero_grad(set_to_none=True)
+    value = loss(model, batch)
+    if not torch.isfinite(value):
+        return None
+    value.backward()
+    norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip or math.inf)
+    if not torch.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        return None
+    optimizer.step()
+    return float(value.detach())
+
+
+def _evaluate(
+    model: nn.Module,
+    validate: Callable[[nn.Module], float],
+    progress: Progress,
+    config: TrainConfig,
+    run_dir: Path,
+) -> float:
+    """Validates; a new best is saved to best.safetensors, and `patience` evaluations
+    without one stop training."""
+    val = validate(model)
+    if val < progress.best:
+        progress.best, progress.best_step, progress.waited = val, progress.step, 0
+        weights = model.state_dict()
+        save_weights(run_dir / BEST, weights, {"step": str(progress.step), "val_nll": repr(val)})
+    else:
+        progress.waited += 1
+        progress.stopped_early = config.patience is not None and progress.waited >= config.patience
+    return val

@@ -1,0 +1,57 @@
+"""Metrics written as CSV rows as training runs (and to TensorBoard when installed)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+COLUMNS = ("step", "loss", "lr", "val_nll", "skipped", "seconds")
+
+
+class MetricsLog:
+    """Appends one row per step to `path`; resuming at `step` drops the rows past it
+    (written after the checkpoint the run resumes from)."""
+
+    def __init__(self, path: Path, resume_step: int | None = None) -> None:
+        self.path = path
+        rows = []
+        if resume_step is not None and path.exists():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        self._file = open(path, "a", newline="")  # noqa: SIM115 (closed by close())
+        self._writer = csv.DictWriter(self._file, COLUMNS)
+        self._board = _tensorboard(path.parent)
+
+    def write(self, **row: Any) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+        if self._board is not None:
+            for key in ("loss", "lr", "val_nll"):
+                if row.get(key) not in (None, ""):
+                    self._board.add_scalar(key, row[key], row["step"])
+
+    def close(self) -> None:
+        self._file.close()
+        if self._board is not None:
+            self._board.close()
+
+
+def _tensorboard(directory: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is an optional extra
+        return None
+    return SummaryWriter(str(directory / "tensorboard"))
+
+
+def read_metrics(path: Path) -> list[dict[str, float | None]]:
+    """The rows of a metrics CSV as numbers (None where a column is empty)."""
+    with open(path, newline="") as f:
+        return [
+            {k: float(v) if v != "" else None for k, v in row.items()} for row in csv.DictReader(f)
+        ]

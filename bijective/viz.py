@@ -1,0 +1,140 @@
+"""Plots written as PNG: learned 2-D densities beside the data, samples against data,
+training curves, and image grids. matplotlib is imported on first use (Agg backend)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    _pyplot().close(figure)
+
+
+def _bounds(data: Tensor, margin: float = 0.1) -> tuple[float, float, float, float]:
+    """The 0.5% to 99.5% quantile box of 2-D data, widened by `margin` of its size."""
+    lo, hi = data.float().quantile(0.005, dim=0), data.float().quantile(0.995, dim=0)
+    pad = margin * (hi - lo)
+    return (
+        float(lo[0] - pad[0]),
+        float(hi[0] + pad[0]),
+        float(lo[1] - pad[1]),
+        float(hi[1] + pad[1]),
+    )
+
+
+@torch.no_grad()
+def density_2d(model: Any, data: Tensor, path: Path, resolution: int = 200) -> None:
+    """The model's density exp(log p) on a grid, beside a 2-D histogram of the data, on
+    the same axes."""
+    plt = _pyplot()
+    x0, x1, y0, y1 = _bounds(data)
+    xs, ys = torch.linspace(x0, x1, resolution), torch.linspace(y0, y1, resolution)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    density = model.log_prob(grid.to(device)).exp().cpu().reshape(resolution, resolution)
+    model.train(was_training)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4.2))
+    left.hist2d(
+        data[:, 0].numpy(),
+        data[:, 1].numpy(),
+        bins=resolution // 2,
+        range=[[x0, x1], [y0, y1]],
+        cmap="viridis",
+    )
+    left.set_title("data")
+    right.imshow(
+        density.numpy(), origin="lower", extent=(x0, x1, y0, y1), cmap="viridis", aspect="auto"
+    )
+    right.set_title("learned density")
+    _save(figure, path)
+
+
+def samples_2d(samples: Tensor, data: Tensor, path: Path) -> None:
+    """Model samples (right) against data (left), same axes."""
+    plt = _pyplot()
+    x0, x1, y0, y1 = _bounds(data)
+    figure, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharex=True, sharey=True)
+    for axis, points, title in zip(axes, (data, samples), ("data", "samples"), strict=True):
+        axis.scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=1, alpha=0.4)
+        axis.set(title=title, xlim=(x0, x1), ylim=(y0, y1))
+    _save(figure, path)
+
+
+def conditional_samples_2d(samples: Tensor, data: Tensor, labels: Tensor, path: Path) -> None:
+    """samples (K, n, 2), one row per condition, each beside the data of that class."""
+    plt = _pyplot()
+    x0, x1, y0, y1 = _bounds(data)
+    k = len(samples)
+    figure, axes = plt.subplots(2, k, figsize=(2.4 * k, 5), sharex=True, sharey=True, squeeze=False)
+    for c in range(k):
+        for row, points, title in ((0, data[labels == c], "data"), (1, samples[c], "samples")):
+            axes[row, c].scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=1, alpha=0.4)
+            axes[row, c].set(title=f"{title} | y={c}", xlim=(x0, x1), ylim=(y0, y1))
+    _save(figure, path)
+
+
+def training_curves(metrics_csv: Path, path: Path) -> None:
+    """Training loss per step (faint) and its moving average, and the validation NLL."""
+    from .train.metrics import read_metrics
+
+    plt = _pyplot()
+    rows = read_metrics(metrics_csv)
+    steps = [r["step"] for r in rows if r["loss"] is not None]
+    loss = torch.tensor([r["loss"] for r in rows if r["loss"] is not None])
+    figure, axis = plt.subplots(figsize=(6, 4))
+    if len(loss):
+        window = max(1, len(loss) // 50)
+        smooth = torch.nn.functional.avg_pool1d(loss[None, None], window, 1).flatten()
+        axis.plot(steps, loss.numpy(), alpha=0.25, color="C0")
+        axis.plot(steps[window - 1 :], smooth.numpy(), color="C0", label="train loss")
+    val = [(r["step"], r["val_nll"]) for r in rows if r["val_nll"] is not None]
+    if val:
+        axis.plot(*zip(*val, strict=True), "o-", color="C1", label="validation NLL")
+    if len(loss):
+        low, high = float(loss.quantile(0.01)), float(loss.quantile(0.9))
+        axis.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low) + 1e-6)
+    axis.set(xlabel="step", ylabel="nats")
+    axis.legend()
+    _save(figure, path)
+
+
+def image_grid(images: Tensor, path: Path, rows: int | None = None) -> None:
+    """Images (N, C, H, W) with values in [0, 1] tiled in a grid, `rows` rows."""
+    plt = _pyplot()
+    n, channels, height, width = images.shape
+    rows = rows or int(math.ceil(math.sqrt(n)))
+    cols = int(math.ceil(n / rows))
+    canvas = torch.ones(channels, rows * (height + 1) + 1, cols * (width + 1) + 1)
+    for i, image in enumerate(images.clamp(0, 1)):
+        r, c = divmod(i, cols)
+        canvas[
+            :,
+            1 + r * (height + 1) : 1 + r * (height + 1) + height,
+            1 + c * (width + 1) : 1 + c * (width + 1) + width,
+        ] = image
+    figure, axis = plt.subplots(figsize=(cols * 0.6 + 0.5, rows * 0.6 + 0.5))
+    if channels == 1:
+        axis.imshow(canvas[0].numpy(), cmap="gray", vmin=0, vmax=1)
+    else:
+        axis.imshow(canvas.permute(1, 2, 0).numpy())
+    axis.axis("off")
+    _save(figure, path)
