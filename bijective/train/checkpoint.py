@@ -125,4 +125,9 @@ def optimizer_from_flat(
     for key, value in [*tensors.items(), *rest["scalars"].items()]:
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+    # JSON turned tuples (Adam's betas) into lists; params is the one list meant as a list.
+    groups = [
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in group.items()}
+        for group in rest["param_groups"]
+    ]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})

@@ -124,7 +124,8 @@ def load_model_weights(model: nn.Module, weights: dict[str, Tensor], source: str
             detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
         else:
             key = wrong[0]
-            detail = f"{key} has shape {tuple(weights[key].shape)}, the model {tuple(expected[key].shape)}"
+            shapes = tuple(weights[key].shape), tuple(expected[key].shape)
+            detail = f"{key} has shape {shapes[0]}, the model {shapes[1]}"
         raise CheckpointError(f"{source}: the weights do not fit the configured model ({detail})")
     model.load_state_dict(weights)
 

@@ -1,0 +1,20 @@
+"""Small configs that train in a second or two."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+
+def tiny(**sections: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "name": "tiny",
+        "data": {"name": "moons", "n_train": 512, "n_val": 128, "n_test": 128},
+        "model": {"name": "maf", "transforms": 2, "hidden": [16, 16]},
+        "train": {"steps": 30, "batch": 64, "eval_every": 5, "checkpoint_every": 10},
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
+    return raw
+
+
