@@ -73,8 +73,8 @@ class DataConfig(Strict):
                 f"name: unknown data set {self.name!r}; allowed: {', '.join(DATASETS)}"
             )
         accepted = DATASETS[self.name].options
-        for option, value in self.loader_options(check=False).items():
-            if option not in accepted and value is not None:
+        for option in self.loader_options(check=False):
+            if option not in accepted and option != "seed":  # fixed-split sets ignore seed
                 raise ValueError(
                     f"{option}: data set {self.name!r} has no such option; "
                     f"its options: {', '.join(accepted)}"
