@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 
-
 def tiny(**sections: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "name": "tiny",
@@ -16,5 +15,3 @@ def tiny(**sections: Any) -> dict[str, Any]:
     for key, value in sections.items():
         raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
     return raw
-
-

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 
@@ -42,7 +43,7 @@ def test_design_contract_snippet_runs_verbatim() -> None:
 def test_core_imports_no_plotting_training_or_cli() -> None:
     code = (
         "import sys, bijective; print(sorted(m for m in sys.modules "
-        "if m.split('.')[0] in ('matplotlib', 'tqdm') "
+        "if m.split('.')[0] in ('matplotlib', 'yaml', 'pydantic', 'safetensors') "
         "or m.startswith(('bijective.train', 'bijective.cli', 'bijective.viz'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -60,3 +61,34 @@ def test_readme_contract_example_runs() -> None:
     block = re.search(r"## The contract.*?```python\n(.*?)```", readme, re.S)
     assert block, "README lost its contract example"
     exec(compile(block.group(1), "README.md", "exec"), {})
+
+
+def _readme_block(heading: str, language: str) -> str:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(rf"{heading}.*?```{language}\n(.*?)```", readme, re.S)
+    assert block, f"README lost its {heading} {language} block"
+    return block.group(1)
+
+
+def test_readme_python_training_example_runs(capsys) -> None:
+    code = _readme_block("### Training in Python", "python")
+    assert "range(2000)" in code
+    exec(compile(code.replace("range(2000)", "range(20)"), "README.md", "exec"), {})
+    assert "test NLL (nats):" in capsys.readouterr().out
+
+
+def test_readme_config_is_the_shipped_one_and_its_error_line_is_real(tmp_path) -> None:
+    import yaml
+
+    import bijective.train as T
+
+    shown = yaml.safe_load(_readme_block("### A config", "yaml"))
+    root = Path(__file__).resolve().parents[1]
+    assert T.parse_config(shown) == T.load_config(root / "configs" / "moons-maf.yaml")
+    readme = (root / "README.md").read_text()
+    error = re.search(r"\nbijective: error: configs/moons-maf.yaml: (.*?)\n", readme)
+    assert error, "README lost its config error example"
+    message = error.group(1)
+    with pytest.raises(T.ConfigError) as caught:
+        T.load_config(root / "configs" / "moons-maf.yaml", ["model.bins=8"])
+    assert str(caught.value).endswith(message)

@@ -48,11 +48,22 @@ def test_a_crash_during_the_swap_leaves_the_previous_checkpoint_loadable(tmp_pat
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda d: (d / "tensors.safetensors").write_bytes(b"\x00" * 20), "not a readable safetensors file"),
-        (lambda d: (d / "tensors.safetensors").write_bytes((d / "tensors.safetensors").read_bytes()[:-8]), "not a readable safetensors file"),
+        (
+            lambda d: (d / "tensors.safetensors").write_bytes(b"\x00" * 20),
+            "not a readable safetensors file",
+        ),
+        (
+            lambda d: (d / "tensors.safetensors").write_bytes(
+                (d / "tensors.safetensors").read_bytes()[:-8]
+            ),
+            "not a readable safetensors file",
+        ),
         (lambda d: (d / "state.json").write_text("{ truncated"), "not valid JSON"),
         (lambda d: (d / "state.json").unlink(), "state.json: missing"),
-        (lambda d: (d / "state.json").write_text(json.dumps({"step": 1, "token": "other"})), "come from different saves"),
+        (
+            lambda d: (d / "state.json").write_text(json.dumps({"step": 1, "token": "other"})),
+            "come from different saves",
+        ),
     ],
     ids=["garbage", "truncated", "bad-json", "no-json", "mismatched"],
 )
@@ -67,4 +78,7 @@ def test_no_pickle_is_written(tmp_path) -> None:
     T.save_checkpoint(tmp_path / "ckpt", {"w": torch.ones(2)}, {"step": 1})
     for path in (tmp_path / "ckpt").iterdir():
         assert b"\x80\x04" not in path.read_bytes()[:2]  # no pickle protocol header
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["state.json", "tensors.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "state.json",
+        "tensors.safetensors",
+    ]

@@ -29,16 +29,24 @@ def config_file(tmp_path):
 
 def test_train_eval_and_sample_a_run(tmp_path, capsys, config_file) -> None:
     run = tmp_path / "run"
-    code, out, _ = run_cli(capsys, "train", str(config_file), "--out", str(run), "--set", "train.steps=20")
+    code, out, _ = run_cli(
+        capsys, "train", str(config_file), "--out", str(run), "--set", "train.steps=20"
+    )
     assert code == 0 and "test NLL" in out
     results = json.loads((run / "results.json").read_text())
     assert results["steps"] == 20
     assert {p.name for p in (run / "plots").iterdir()} == {"curves.png", "samples.png"}
     code, out, _ = run_cli(capsys, "eval", str(run))
-    assert code == 0 and json.loads(out[out.index("{") :])["test_nll"] == pytest.approx(results["test_nll"])
-    code, _, _ = run_cli(capsys, "sample", str(run), "-n", "7", "--label", "1", "-o", str(tmp_path / "s.npy"))
+    assert code == 0 and json.loads(out[out.index("{") :])["test_nll"] == pytest.approx(
+        results["test_nll"]
+    )
+    code, _, _ = run_cli(
+        capsys, "sample", str(run), "-n", "7", "--label", "1", "-o", str(tmp_path / "s.npy")
+    )
     assert code == 0 and np.load(tmp_path / "s.npy").shape == (7, 2)
-    code, _, _ = run_cli(capsys, "sample", str(run), "-n", "5", "--temperature", "0.5", "-o", str(tmp_path / "s.png"))
+    code, _, _ = run_cli(
+        capsys, "sample", str(run), "-n", "5", "--temperature", "0.5", "-o", str(tmp_path / "s.png")
+    )
     assert code == 0 and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -46,21 +54,38 @@ def test_train_eval_and_sample_a_run(tmp_path, capsys, config_file) -> None:
     ("override", "message"),
     [("train.stpes=3", "train.stpes: unknown field"), ("model.name=x", "unknown architecture 'x'")],
 )
-def test_a_bad_config_is_one_line_and_writes_nothing(tmp_path, capsys, config_file, override, message) -> None:
-    code, out, err = run_cli(capsys, "train", str(config_file), "--out", str(tmp_path / "run"), "--set", override)
+def test_a_bad_config_is_one_line_and_writes_nothing(
+    tmp_path, capsys, config_file, override, message
+) -> None:
+    code, out, err = run_cli(
+        capsys, "train", str(config_file), "--out", str(tmp_path / "run"), "--set", override
+    )
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("bijective: error: ") and message in err
     assert not (tmp_path / "run").exists()
 
 
 def test_a_config_the_data_cannot_satisfy_writes_nothing(tmp_path, capsys, config_file) -> None:
-    code, _, err = run_cli(capsys, "train", str(config_file), "--out", str(tmp_path / "run"), "--set", "data.name=checkerboard")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        str(config_file),
+        "--out",
+        str(tmp_path / "run"),
+        "--set",
+        "data.name=checkerboard",
+    )
     assert code == 2 and "has no labels to condition on" in err and not (tmp_path / "run").exists()
 
 
-def test_a_corrupt_checkpoint_is_one_line_and_keeps_the_files(tmp_path, capsys, config_file) -> None:
+def test_a_corrupt_checkpoint_is_one_line_and_keeps_the_files(
+    tmp_path, capsys, config_file
+) -> None:
     run = tmp_path / "run"
-    assert run_cli(capsys, "train", str(config_file), "--out", str(run), "--set", "train.steps=10")[0] == 0
+    assert (
+        run_cli(capsys, "train", str(config_file), "--out", str(run), "--set", "train.steps=10")[0]
+        == 0
+    )
     (run / "best.safetensors").write_bytes(b"not safetensors")
     code, _, err = run_cli(capsys, "eval", str(run))
     assert code == 2 and "best.safetensors: not a readable safetensors file" in err
@@ -70,5 +95,11 @@ def test_a_corrupt_checkpoint_is_one_line_and_keeps_the_files(tmp_path, capsys, 
 
 
 def test_list_and_module_entry_point() -> None:
-    result = subprocess.run([sys.executable, "-m", "bijective", "list"], capture_output=True, text=True, check=True)
-    assert "maf" in result.stdout and "8gaussians" in result.stdout and "SplineTransformer" in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "bijective", "list"], capture_output=True, text=True, check=True
+    )
+    assert (
+        "maf" in result.stdout
+        and "8gaussians" in result.stdout
+        and "SplineTransformer" in result.stdout
+    )

@@ -29,7 +29,9 @@ def test_a_config_is_typed_defaulted_and_survives_a_yaml_round_trip(tmp_path) ->
 
 def test_overrides_set_nested_fields_parsed_as_yaml(tmp_path) -> None:
     path = write(tmp_path, tiny())
-    config = T.load_config(path, ["train.lr=3e-4", "model.hidden=[8, 8, 8]", "data.conditional=true"])
+    config = T.load_config(
+        path, ["train.lr=3e-4", "model.hidden=[8, 8, 8]", "data.conditional=true"]
+    )
     assert config.train.lr == 3e-4 and config.model.hidden == (8, 8, 8) and config.data.conditional
     with pytest.raises(T.ConfigError, match="expected key=value"):
         T.load_config(path, ["train.lr"])
@@ -73,16 +75,29 @@ def test_model_config_fields_are_the_architecture_constructor_arguments() -> Non
     for name, cls in T.ARCHITECTURES.items():
         import inspect
 
-        arguments = set(inspect.signature(cls.__init__).parameters) - {"self", "features", "context"}
+        arguments = set(inspect.signature(cls.__init__).parameters) - {
+            "self",
+            "features",
+            "context",
+        }
         assert set(T.config.MODEL_CONFIGS[name].model_fields) - {"name"} == arguments
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_shipped_config_validates_and_builds(path: Path) -> None:
     config = T.load_config(path)
-    if config.data.data_dir is None and config.data.name in ("power", "gas", "hepmass", "miniboone", "bsds300"):
+    if config.data.data_dir is None and config.data.name in (
+        "power",
+        "gas",
+        "hepmass",
+        "miniboone",
+        "bsds300",
+    ):
         pytest.skip("needs the MAF paper's files (validated above)")
-    if config.data.name == "fashion-mnist" and not Path("/usr/share/datasets/fashion-mnist").exists():
+    if (
+        config.data.name == "fashion-mnist"
+        and not Path("/usr/share/datasets/fashion-mnist").exists()
+    ):
         pytest.skip("needs the Debian package dataset-fashion-mnist (validated above)")
     experiment = T.build(config)
     assert experiment.data.features > 0

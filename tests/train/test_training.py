@@ -19,7 +19,9 @@ def losses(run_dir) -> list[float | None]:
     return [row["loss"] for row in read_metrics(run_dir / "metrics.csv")]
 
 
-def test_resume_after_an_interruption_repeats_the_uninterrupted_losses(tmp_path, monkeypatch) -> None:
+def test_resume_after_an_interruption_repeats_the_uninterrupted_losses(
+    tmp_path, monkeypatch
+) -> None:
     # Dropout (global RNG), a class context and warm-up + cosine: every source of state.
     raw = tiny(
         data={"conditional": True},
@@ -77,7 +79,15 @@ def quadratic_fit(tmp_path, bad_steps: set[int], **train):
         return value
 
     config = T.TrainConfig(**{"steps": 10, "eval_every": 5, "lr": 0.1, **train})
-    progress = T.fit(model, loss, lambda g: None, lambda m: float((m.w.detach() - 1) ** 2), config, tmp_path, log=lambda _: None)
+    progress = T.fit(
+        model,
+        loss,
+        lambda g: None,
+        lambda m: float((m.w.detach() - 1) ** 2),
+        config,
+        tmp_path,
+        log=lambda _: None,
+    )
     return progress, seen, model
 
 
@@ -120,7 +130,10 @@ def test_early_stopping_keeps_the_best_validated_weights(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("schedule", "expected"),
-    [("constant", [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0]), ("cosine", [0.25, 0.5, 0.75, 1.0, 0.75, 0.25, 0.0])],
+    [
+        ("constant", [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0]),
+        ("cosine", [0.25, 0.5, 0.75, 1.0, 0.75, 0.25, 0.0]),
+    ],
 )
 def test_learning_rate_warms_up_linearly_then_holds_or_anneals(schedule, expected) -> None:
     config = T.TrainConfig(steps=7, warmup=4, lr=1.0, schedule=schedule)
@@ -129,7 +142,9 @@ def test_learning_rate_warms_up_linearly_then_holds_or_anneals(schedule, expecte
 
 
 def test_reported_figures_follow_their_definitions(tmp_path) -> None:
-    results = T.train(T.parse_config(tiny(train={"steps": 10})), tmp_path / "moons", log=lambda _: None)
+    results = T.train(
+        T.parse_config(tiny(train={"steps": 10})), tmp_path / "moons", log=lambda _: None
+    )
     run = T.open_run(tmp_path / "moons")
     test_x = run.data.test.x
     assert results["test_nll"] == pytest.approx(-run.model.log_prob(test_x).mean().item(), rel=1e-5)
@@ -138,18 +153,27 @@ def test_reported_figures_follow_their_definitions(tmp_path) -> None:
         results["test_nll"] + float(run.data.scale.log().sum()), rel=1e-6
     )
     digits = T.train(
-        T.parse_config(tiny(data={"name": "digits", "n_train": None, "n_val": None, "n_test": None}, train={"steps": 5})),
+        T.parse_config(
+            tiny(
+                data={"name": "digits", "n_train": None, "n_val": None, "n_test": None},
+                train={"steps": 5},
+            )
+        ),
         tmp_path / "digits",
         log=lambda _: None,
     )
     assert digits["test_bits_per_dim"] == pytest.approx(
         (digits["test_nll"] + 64 * math.log(17)) / (64 * math.log(2))
     )
-    assert T.evaluate(tmp_path / "digits")["test_nll"] == pytest.approx(digits["test_nll"], rel=1e-6)
+    assert T.evaluate(tmp_path / "digits")["test_nll"] == pytest.approx(
+        digits["test_nll"], rel=1e-6
+    )
 
 
 def test_the_logit_preprocessing_is_inside_the_model_so_its_log_det_counts() -> None:
-    config = T.parse_config(tiny(data={"name": "digits", "n_train": None, "n_val": None, "n_test": None}))
+    config = T.parse_config(
+        tiny(data={"name": "digits", "n_train": None, "n_val": None, "n_test": None})
+    )
     model = T.build(config).model
     logit, *rest = model.transform.transforms
     assert type(logit).__name__ == "Logit" and logit.alpha == 0.05
