@@ -168,6 +168,15 @@ def test_reported_figures_follow_their_definitions(tmp_path) -> None:
     assert T.evaluate(tmp_path / "digits")["test_nll"] == pytest.approx(
         digits["test_nll"], rel=1e-6
     )
+    # Every run gets its plots: densities for 2-D data, sample grids for images.
+    plots = {
+        run: sorted(p.name for p in (tmp_path / run / "plots").iterdir())
+        for run in ("moons", "digits")
+    }
+    assert plots == {
+        "moons": ["curves.png", "density.png", "samples.png"],
+        "digits": ["curves.png", "data.png", "samples.png"],
+    }
 
 
 def test_the_logit_preprocessing_is_inside_the_model_so_its_log_det_counts() -> None:
