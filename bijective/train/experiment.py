@@ -229,12 +229,14 @@ def write_plots(experiment: Experiment, run_dir: Path) -> None:
     plots.mkdir(exist_ok=True)
     viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
     data = experiment.data
+    # Samples come in the data's units: compare them with the test data in those units.
+    test = experiment.to_data_space(data.test.x)
     if data.features == 2 and not experiment.conditional:
-        viz.density_2d(experiment.model, data.test.x, plots / "density.png")
-        viz.samples_2d(sample(experiment, len(data.test)), data.test.x, plots / "samples.png")
+        viz.density_2d(experiment.model, data.test.x, plots / "density.png")  # model's space
+        viz.samples_2d(sample(experiment, len(data.test)), test, plots / "samples.png")
     elif data.features == 2:
         per_class = sample(experiment, 500).view(data.classes, 500, 2)
-        viz.conditional_samples_2d(per_class, data.test.x, data.test.labels, plots / "samples.png")
+        viz.conditional_samples_2d(per_class, test, data.test.labels, plots / "samples.png")
     elif data.image_shape is not None:
         n = 10 if experiment.conditional else 64
         images = sample(experiment, n) / (data.levels - 1)

@@ -191,3 +191,16 @@ def test_the_logit_preprocessing_is_inside_the_model_so_its_log_det_counts() -> 
     inner = bj.Flow(bj.transforms.Compose(*rest), model.base)
     assert torch.allclose(model.log_prob(y), inner.log_prob(z) + ladj, atol=1e-4)
     assert ladj.abs().min() > 1  # a real change of variables, not a no-op
+
+
+def test_samples_come_back_in_the_data_units() -> None:
+    experiment = T.build(T.parse_config(tiny()))
+    raw = bj.data.load("moons", standardise_data=False, n_train=512, n_val=128, n_test=128)
+    assert torch.allclose(experiment.to_data_space(experiment.data.test.x), raw.test.x, atol=1e-5)
+    digits = T.build(
+        T.parse_config(
+            tiny(data={"name": "digits", "n_train": None, "n_val": None, "n_test": None})
+        )
+    )
+    pixels = digits.to_data_space(torch.tensor([[0.0, 0.999, 3.5 / 17]]))
+    assert pixels.tolist() == [[0.0, 16.0, 3.0]]
