@@ -105,7 +105,10 @@ def build_model(config: Config, data: Dataset) -> Flow:
 def build(config: Config) -> Experiment:
     """Loads the data and builds the model (seeded by train.seed), writing nothing."""
     data_config = config.data
-    data = load(data_config.name, data_config.standardise, **data_config.loader_options())
+    try:
+        data = load(data_config.name, data_config.standardise, **data_config.loader_options())
+    except ValueError as error:  # a missing data_dir, a corrupt file, NaN in the data
+        raise ConfigError(f"data: {error}") from None
     torch.manual_seed(config.train.seed)
     model = build_model(config, data).to(config.train.device)
     return Experiment(config, data, model)

@@ -78,6 +78,19 @@ def test_a_config_the_data_cannot_satisfy_writes_nothing(tmp_path, capsys, confi
     assert code == 2 and "has no labels to condition on" in err and not (tmp_path / "run").exists()
 
 
+def test_data_the_config_cannot_reach_is_one_line(tmp_path, capsys) -> None:
+    path = tmp_path / "power.yaml"
+    path.write_text(
+        yaml.safe_dump(tiny(data={"name": "power", "n_train": None, "n_val": None, "n_test": None}))
+    )
+    code, _, err = run_cli(capsys, "train", str(path), "--out", str(tmp_path / "run"))
+    assert code == 2 and err.count("\n") == 1 and "give data_dir (--data-dir)" in err
+    code, _, err = run_cli(
+        capsys, "train", str(path), "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path)
+    )
+    assert code == 2 and "power/data.npy not found" in err and not (tmp_path / "run").exists()
+
+
 def test_a_corrupt_checkpoint_is_one_line_and_keeps_the_files(
     tmp_path, capsys, config_file
 ) -> None:
