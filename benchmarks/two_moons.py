@@ -6,11 +6,12 @@ std, each). "constant lr" is that protocol; "cosine lr" is our configs' default 
 budget, the rate annealed to 0). The weights kept are the best on validation (every 100
 steps), as bj.train always does.
 
-    pip install -e .[bench] && python benchmarks/two_moons.py
+    pip install -e .[bench] && python benchmarks/two_moons.py [--models maf nsf nsf-coupling realnvp]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import tempfile
 
