@@ -21,24 +21,29 @@ from report import save
 import bijective.train as T
 
 MODELS = {
-    "MAF (5 x MADE 2x128)": {"name": "maf", "transforms": 5, "hidden": [128, 128]},
-    "NSF autoregressive (5 x 8 bins, 2x128)": {"name": "nsf", "transforms": 5, "bins": 8},
-    "NSF coupling (5 x 8 bins, 2x128)": {
-        "name": "nsf",
-        "transforms": 5,
-        "bins": 8,
-        "variant": "coupling",
-    },
-    "RealNVP (8 couplings, 2x128)": {"name": "realnvp", "transforms": 8, "hidden": [128, 128]},
+    "maf": ("MAF (5 x MADE 2x128)", {"name": "maf", "transforms": 5, "hidden": [128, 128]}),
+    "nsf": ("NSF autoregressive (5 x 8 bins, 2x128)", {"name": "nsf", "transforms": 5, "bins": 8}),
+    "nsf-coupling": (
+        "NSF coupling (5 x 8 bins, 2x128)",
+        {"name": "nsf", "transforms": 5, "bins": 8, "variant": "coupling"},
+    ),
+    "realnvp": (
+        "RealNVP (8 couplings, 2x128)",
+        {"name": "realnvp", "transforms": 8, "hidden": [128, 128]},
+    ),
 }
 TARGETS = {"MAF (5 x MADE 2x128)": 1.21, "NSF autoregressive (5 x 8 bins, 2x128)": 1.16}
 SEEDS = (0, 1, 2)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    chosen = parser.parse_args().models
     torch.set_num_threads(2)
     rows = []
-    for name, model in MODELS.items():
+    for key in chosen:
+        name, model = MODELS[key]
         for schedule in ("constant", "cosine"):
             runs = []
             for seed in SEEDS:
