@@ -55,7 +55,7 @@ def main() -> None:
         config = T.load_config(CONFIGS / f"digits-{key}.yaml")
         with tempfile.TemporaryDirectory() as run_dir:
             results = T.train(config, run_dir, log=lambda _: None)
-        row = {"model": name, "config": f"configs/digits-{key}.yaml", "target": target, **results}
+        row = {**results, "model": name, "config": f"configs/digits-{key}.yaml", "target": target}
         print(row, flush=True)
         rows.append(row)
     save(
