@@ -204,3 +204,11 @@ def test_samples_come_back_in_the_data_units() -> None:
     )
     pixels = digits.to_data_space(torch.tensor([[0.0, 0.999, 3.5 / 17]]))
     assert pixels.tolist() == [[0.0, 16.0, 3.0]]
+
+
+def test_a_class_conditional_image_run_samples_every_class(tmp_path) -> None:
+    digits = {"name": "digits", "n_train": None, "n_val": None, "n_test": None, "conditional": True}
+    T.train(T.parse_config(tiny(data=digits, train={"steps": 3})), tmp_path, log=lambda _: None)
+    run = T.open_run(tmp_path)
+    assert T.sample(run, 2).shape == (20, 64) and T.sample(run, 3, label=7).shape == (3, 64)
+    assert (tmp_path / "plots" / "samples.png").exists()
