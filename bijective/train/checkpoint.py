@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import Tensor
 
 TENSORS, STATE = "tensors.safetensors", "state.json"
@@ -44,14 +44,11 @@ def save_weights(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str
 
 def load_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     """The tensors and metadata of a safetensors file; CheckpointError if unreadable."""
-    from safetensors import safe_open
-
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
     try:
         with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-        return load_file(str(path)), metadata
+            return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
 
