@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -78,9 +79,12 @@ class MaskedMLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList()
         self.residual = residual
+        self._ends: list[list[int]] = []  # per hidden layer: ends[d] = #units of degree <= d
+        self._sort_by_degree(first)
         previous = first
         for size in hidden[1:]:
             current = degrees_hidden(size)
+            self._sort_by_degree(current)
             if residual:
                 block = nn.ModuleList(
                     [MaskedLinear(current[:, None] >= previous[None, :]) for _ in range(2)]
@@ -93,6 +97,13 @@ class MaskedMLP(nn.Module):
         self.last = MaskedLinear(degree_out[:, None] > previous[None, :])
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
+
+    def _sort_by_degree(self, degrees: Tensor) -> None:
+        """Records hidden layer l's units sorted by degree (the non-persistent buffer
+        `_perm{l}`) and how many have degree <= d, for d = 0 .. D: those of degree d are
+        then a slice, and those a unit of degree d sees in the layer below a prefix."""
+        self.register_buffer(f"_perm{len(self._ends)}", torch.argsort(degrees, stable=True), False)
+        self._ends.append([int((degrees <= d).sum()) for d in range(self.features + 1)])
 
     @property
     def degrees(self) -> Tensor:
@@ -112,6 +123,100 @@ class MaskedMLP(nn.Module):
         return self.last(self.dropout(self.activation(h))).unflatten(
             -1, (self.features, self.params)
         )
+
+    def solve(self, z: Tensor, context: Tensor | None, step: Step) -> tuple[Tensor, Tensor]:
+        """Inverts an autoregressive map: x (*, D) such that, feature by feature in the
+        ordering, (x_i, v_i) = step(z_i, theta_i) with theta = this network at (x, context);
+        returns x and the values v (*, D). `step` takes z (N, 1) and params (N, 1, params).
+
+        Feature k (in the ordering) needs the hidden units of degree < k, and the units of
+        degree k - 1 become computable once feature k - 1 is known. So step k computes only
+        those units, from prefixes of the layers below sorted by degree: the D steps
+        together do the multiplications of about one forward pass (masked weights skipped),
+        where re-running the whole network for each feature costs D passes. Activations
+        are kept unit-major (units, N), so every prefix is contiguous.
+        """
+        D, P, ends, act = self.features, self.params, self._ends, self.activation
+        perms = [getattr(self, f"_perm{layer}") for layer in range(len(ends))]
+        first = (self.first.weight * self.first.mask)[perms[0]]
+        first_x, first_b = first[:, self.order], self.first.bias[perms[0], None]
+        if self.context_features:  # the context's share of the first layer is a constant
+            c = concat_context("MaskedMLP", z[..., :0], context, self.context_features)
+            first_b = F.linear(c, first[:, D:], first_b[:, 0])
+        batch, z = z.shape[:-1], z.reshape(-1, D)
+        if self.context_features:
+            first_b = first_b.expand(*batch, -1).reshape(z.shape[0], -1).T
+        hidden = []  # per block: [(weight, bias)] of its masked layers, rows and columns sorted
+        for block, rows, cols in zip(self.blocks, perms[1:], perms[:-1], strict=True):
+            layers = block if self.residual else [block]
+            hidden.append(
+                [((m.weight * m.mask)[rows][:, cols], m.bias[rows, None]) for m in layers]
+            )
+        last = (self.last.weight * self.last.mask)[:, perms[-1]].unflatten(0, (D, P))
+        last_b = self.last.bias.unflatten(0, (D, P))[..., None]
+
+        # Filled so far, unit-major and in degree order: the features solved, and per
+        # hidden layer its pre-activations (residual stream), activations, what the layer
+        # above reads (the activations, or with dropout on, their dropped-out copy) and
+        # residual blocks' inner activations.
+        rows = functools.partial(_Rows, z.shape[0], z, not torch.is_grad_enabled())
+        sizes = [end[-1] for end in ends]
+        known, values = rows(D), []
+        pre, acts, mids = ([rows(n) for n in sizes] for _ in range(3))
+        dropout = self.training and self.dropout.p > 0
+        reads = [rows(n) for n in sizes] if dropout else acts
+        for i in self.order.tolist():
+            d = known.filled  # the degree just unlocked
+            for layer, end in enumerate(ends):
+                lo, hi = end[d - 1] if d else 0, end[d]
+                if lo == hi:
+                    continue
+                if layer == 0:
+                    a = torch.addmm(first_b[lo:hi], first_x[lo:hi, :d], known.value)
+                elif not self.residual:
+                    (w, b), below = hidden[layer - 1][0], reads[layer - 1]
+                    a = torch.addmm(b[lo:hi], w[lo:hi, : below.filled], below.value)
+                else:
+                    (w0, b0), (w1, b1) = hidden[layer - 1]
+                    mid = act(torch.addmm(b0[lo:hi], w0[lo:hi, :hi], acts[layer - 1].value))
+                    mids[layer].append(self.dropout(mid))
+                    a = torch.addmm(b1[lo:hi], w1[lo:hi, :hi], mids[layer].value)
+                    a = a + pre[layer - 1].value[lo:hi]
+                if self.residual:
+                    pre[layer].append(a)
+                acts[layer].append(act(a))
+                if dropout:
+                    reads[layer].append(self.dropout(acts[layer].value[lo:hi]))
+            top = reads[-1]
+            params = torch.addmm(last_b[i], last[i, :, : top.filled], top.value)
+            x_i, v_i = step(z[:, i : i + 1], params.T[:, None, :])
+            known.append(x_i.T)
+            values.append(v_i)
+        unsort = self.degrees - 1
+        x = known.value.T[:, unsort].reshape(*batch, D)
+        return x, torch.cat(values, -1)[:, unsort].reshape(*batch, D)
+
+
+class _Rows:
+    """A (width, N) tensor filled top to bottom in blocks of rows; `value` is the part
+    filled (a contiguous prefix). Without autograd, one buffer written in place; with it,
+    the blocks are concatenated (autograd forbids writing into a tensor it saved)."""
+
+    def __init__(self, n: int, like: Tensor, inplace: bool, width: int) -> None:
+        self.buffer = like.new_empty(width, n) if inplace else None
+        self.value, self.filled = like.new_empty(0, n), 0
+
+    def append(self, block: Tensor) -> None:
+        end = self.filled + block.shape[0]
+        if self.buffer is None:
+            self.value = torch.cat([self.value, block])
+        else:
+            self.buffer[self.filled : end] = block
+            self.value = self.buffer[:end]
+        self.filled = end
+
+
+Step = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
 def _order(features: int, order: str | Tensor, generator: torch.Generator | None) -> Tensor:

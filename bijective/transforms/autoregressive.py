@@ -18,9 +18,10 @@ class Autoregressive(Transform):
 
     The masked autoregressive flow direction (MAF, Papamakarios et al. 2017,
     arXiv:1705.07057): forward (density) is one network pass, ladj = sum_i log|tau'(x_i)|.
-    The inverse is sequential: D passes, pass k fixing the k-th feature of the ordering,
-    exact after D. `.inv` is the inverse autoregressive flow layer (IAF, Kingma et al.
-    2016, arXiv:1606.04934): fast to sample, slow to evaluate.
+    The inverse is sequential, feature by feature in the ordering, yet costs the arithmetic
+    of about one pass: each step computes only the MADE units it unlocks (`MaskedMLP.solve`).
+    `.inv` is the inverse autoregressive flow layer (IAF, Kingma et al. 2016,
+    arXiv:1606.04934): sampling is one pass, density evaluation the sequential solve.
     `transformer`: AdditiveTransformer, AffineTransformer or SplineTransformer. With
     `dropout` > 0 the conditioner is random in train mode: invert in eval mode.
     """
@@ -56,7 +57,5 @@ class Autoregressive(Transform):
         return z, logd.sum(-1)
 
     def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        x = torch.zeros_like(z)
-        for _ in range(self.event_shape[0]):
-            x, logd = self.transformer.inverse(z, self.conditioner(x, context))
+        x, logd = self.conditioner.solve(z, context, self.transformer.inverse)
         return x, logd.sum(-1)

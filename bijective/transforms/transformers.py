@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import torch
 from torch import Tensor
 
 
@@ -50,12 +51,13 @@ class AffineTransformer:
         self.clamp = float(clamp)
 
     def _shift_log_scale(self, params: Tensor) -> tuple[Tensor, Tensor]:
-        return params[..., 0], self.clamp * (params[..., 1] / self.clamp).tanh()
+        return params[..., 0], (params[..., 1] * (1 / self.clamp)).tanh() * self.clamp
 
     def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         shift, log_scale = self._shift_log_scale(params)
-        return x * log_scale.exp() + shift, log_scale
+        return torch.addcmul(shift, x, log_scale.exp()), log_scale
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         shift, log_scale = self._shift_log_scale(params)
-        return (y - shift) * (-log_scale).exp(), -log_scale
+        log_scale = log_scale.neg()
+        return (y - shift) * log_scale.exp(), log_scale
