@@ -29,7 +29,8 @@ def _steps(
 class MAF(Flow):
     """Masked autoregressive flow (Papamakarios et al. 2017, arXiv:1705.07057): `transforms`
     affine MADE layers with `mixing` between them, standard normal base. Density in one
-    pass per layer; sampling takes D passes per layer."""
+    pass per layer; sampling solves each layer feature by feature in D small steps that
+    together cost about one pass (`MaskedMLP.solve`)."""
 
     def __init__(
         self,
@@ -47,7 +48,7 @@ class MAF(Flow):
 
 class IAF(Flow):
     """Inverse autoregressive flow (Kingma et al. 2016, arXiv:1606.04934): MAF's layers
-    inverted, so sampling is one pass per layer and density evaluation takes D."""
+    inverted, so sampling is one pass per layer and density evaluation is the D-step solve."""
 
     def __init__(
         self,

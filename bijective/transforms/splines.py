@@ -46,29 +46,35 @@ class SplineTransformer:
         self._shift = math.log(math.expm1(1 - min_derivative))
         self.params = 3 * bins - 1
 
-    def _knots(self, raw: Tensor, minimum: float) -> tuple[Tensor, Tensor]:
-        sizes = minimum + (1 - minimum * self.bins) * torch.softmax(raw, dim=-1)
+    def _knots(self, raw: Tensor, minimum: float) -> Tensor:
+        sizes = torch.softmax(raw, dim=-1) * (1 - minimum * self.bins) + minimum
         cumulative = torch.cumsum(sizes, dim=-1)[..., :-1]
         # The ends are exactly 0 and 1 (not a rounded cumulative sum), then scaled to the box.
-        knots = F.pad(F.pad(cumulative, (1, 0), value=0.0), (0, 1), value=1.0)
-        knots = self.bound * (2 * knots - 1)
-        return knots, knots[..., 1:] - knots[..., :-1]
+        ends = cumulative.new_tensor([0.0, 1.0]).expand(*cumulative.shape[:-1], 2)
+        knots = torch.cat([ends[..., :1], cumulative, ends[..., 1:]], -1)
+        return knots * (2 * self.bound) - self.bound
 
-    def _spline(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def _spline(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The knots xs and ys (*, K + 1) and the knot derivatives d (*, K + 1)."""
         k = self.bins
-        xs, widths = self._knots(params[..., :k], self.min_bin_width)
-        ys, heights = self._knots(params[..., k : 2 * k], self.min_bin_height)
-        inner = self.min_derivative + F.softplus(params[..., 2 * k :] + self._shift)
-        derivatives = F.pad(inner, (1, 1), value=1.0)
-        return xs, widths, ys, heights, derivatives
+        # split (not slicing: its backward needs no zero-filled buffers), each part made
+        # contiguous so the element-wise kernels below run vectorised.
+        widths, heights, slopes = (p.contiguous() for p in params.split([k, k, k - 1], -1))
+        xs = self._knots(widths, self.min_bin_width)
+        ys = self._knots(heights, self.min_bin_height)
+        inner = F.softplus(slopes + self._shift) + self.min_derivative
+        ones = inner.new_ones(()).expand(*inner.shape[:-1], 1)
+        return xs, ys, torch.cat([ones, inner, ones], -1)
 
     def _bin_parameters(self, v: Tensor, params: Tensor, by_output: bool) -> list[Tensor]:
-        # The knots, sizes and end derivatives of the bin holding each v (an x, or a y).
-        xs, widths, ys, heights, d = self._spline(params)
+        """The bin holding each v (an x, or a y by_output): its left knot x_k, width w,
+        bottom y_k, height h and end derivatives d0, d1, each shaped like v."""
+        xs, ys, d = self._spline(params)
         knots = ys if by_output else xs
-        k = (v[..., None] >= knots[..., 1:-1]).sum(-1, keepdim=True)
-        tables = (xs, widths, ys, heights, d[..., :-1], d[..., 1:])
-        return [t.gather(-1, k)[..., 0] for t in tables]
+        index = (v[..., None] >= knots[..., 1:-1]).sum(-1, keepdim=True)
+        index = torch.cat([index, index + 1], -1)  # the bin's two ends
+        (x_k, x_k1), (y_k, y_k1), (d0, d1) = (t.gather(-1, index).unbind(-1) for t in (xs, ys, d))
+        return [x_k, x_k1 - x_k, y_k, y_k1 - y_k, d0, d1]
 
     @staticmethod
     def _log_slope(
@@ -89,7 +95,7 @@ class SplineTransformer:
         denominator = s + (d0 + d1 - 2 * s) * t
         y = y_k + h * (s * xi * xi + d0 * t) / denominator
         log_slope = self._log_slope(s, d0, d1, xi, t, denominator)
-        return torch.where(inside, y, x), torch.where(inside, log_slope, torch.zeros_like(x))
+        return torch.where(inside, y, x), torch.where(inside, log_slope, 0.0)
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         inside = (y >= -self.bound) & (y <= self.bound)
@@ -112,6 +118,4 @@ class SplineTransformer:
         ).clamp(0, 1)
         t = xi * (1 - xi)
         log_slope = self._log_slope(s, d0, d1, xi, t, s + curvature * t)
-        return torch.where(inside, x_k + xi * w, y), torch.where(
-            inside, -log_slope, torch.zeros_like(y)
-        )
+        return torch.where(inside, x_k + xi * w, y), torch.where(inside, -log_slope, 0.0)
