@@ -111,7 +111,9 @@ def time_case(case: Case, rounds: int, budget: float) -> dict[str, dict]:
             continue
         reps = {}
         for lib, fn in runners.items():  # warm-up, and calls per timing so each lasts ~budget
+            start = time.perf_counter()
             fn()
+            out[lib].setdefault("first_call_s", {})[metric] = time.perf_counter() - start
             start = time.perf_counter()
             fn()
             reps[lib] = max(1, round(budget / (time.perf_counter() - start)))
@@ -179,7 +181,7 @@ def plot(results: dict[str, dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    libs = ["bijective", *PEERS, "floor"]
+    libs = ["bijective", "bijective+compile", *PEERS, "floor"]
     fig, axes = plt.subplots(1, 3, figsize=(16, 5))
     names = list(results)
     width = 0.8 / len(libs)
@@ -225,7 +227,21 @@ def main() -> None:
     header = ["case", "library", "parameters", "train ms", "log_prob ms", "sample ms", "peak MiB"]
     settings = {"rounds": args.rounds, "budget_s": args.budget, "targets": checks}
     save(args.name, settings, [{"case": k, **v} for k, v in results.items()], header, cells)
-    lines = ["", "| case | target | reached | asked | met |", "|---|---|---|---|---|"]
+    lines = ["", "torch.compile (first call = compile; break-even = calls before it pays off):", ""]
+    lines += ["| case | metric | first call s | eager ms | compiled ms | break-even calls |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        eager, comp = r["bijective"], r.get("bijective+compile", {})
+        for m in METRICS:
+            if m in comp and m in eager:
+                gain = eager[m]["median_ms"] - comp[m]["median_ms"]
+                first = comp["first_call_s"][m]
+                even = f"{1e3 * first / gain:,.0f}" if gain > 0 else "never"
+                lines.append(
+                    f"| {name} | {m} | {first:.1f} | {eager[m]['median_ms']:.2f} | "
+                    f"{comp[m]['median_ms']:.2f} | {even} |"
+                )
+    lines += ["", "| case | target | reached | asked | met |", "|---|---|---|---|---|"]
     lines += [
         f"| {c['case']} | {c['target']} | {c['ratio']:.2f} | {c['asked']:.2f} | "
         f"{'yes' if c['met'] else 'NO'} |"

@@ -67,10 +67,11 @@ class MaskedMLP(nn.Module):
 
         # Hidden degrees cycle through 1 .. D - 1, or 0 .. D - 1 with a context: units of
         # degree 0 see only the context, and through them so does the first feature.
+        # Units are laid out sorted by degree, so each degree is a slice (see `solve`).
         lowest = 0 if context else min(features - 1, 1)
 
         def degrees_hidden(size: int) -> Tensor:
-            return torch.arange(size) % max(features - lowest, 1) + lowest
+            return (torch.arange(size) % max(features - lowest, 1) + lowest).sort().values
 
         previous = torch.cat([degree_in, degree_context])
         first = degrees_hidden(hidden[0])
@@ -79,12 +80,13 @@ class MaskedMLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList()
         self.residual = residual
-        self._ends: list[list[int]] = []  # per hidden layer: ends[d] = #units of degree <= d
-        self._sort_by_degree(first)
+        # Per hidden layer, ends[d] = the number of units of degree <= d: those of degree d
+        # are units ends[d - 1]:ends[d], and those a unit of degree d sees below a prefix.
+        self._ends = [_ends(first, features)]
         previous = first
         for size in hidden[1:]:
             current = degrees_hidden(size)
-            self._sort_by_degree(current)
+            self._ends.append(_ends(current, features))
             if residual:
                 block = nn.ModuleList(
                     [MaskedLinear(current[:, None] >= previous[None, :]) for _ in range(2)]
@@ -97,13 +99,6 @@ class MaskedMLP(nn.Module):
         self.last = MaskedLinear(degree_out[:, None] > previous[None, :])
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
-
-    def _sort_by_degree(self, degrees: Tensor) -> None:
-        """Records hidden layer l's units sorted by degree (the non-persistent buffer
-        `_perm{l}`) and how many have degree <= d, for d = 0 .. D: those of degree d are
-        then a slice, and those a unit of degree d sees in the layer below a prefix."""
-        self.register_buffer(f"_perm{len(self._ends)}", torch.argsort(degrees, stable=True), False)
-        self._ends.append([int((degrees <= d).sum()) for d in range(self.features + 1)])
 
     @property
     def degrees(self) -> Tensor:
@@ -137,22 +132,19 @@ class MaskedMLP(nn.Module):
         are kept unit-major (units, N), so every prefix is contiguous.
         """
         D, P, ends, act = self.features, self.params, self._ends, self.activation
-        perms = [getattr(self, f"_perm{layer}") for layer in range(len(ends))]
-        first = (self.first.weight * self.first.mask)[perms[0]]
-        first_x, first_b = first[:, self.order], self.first.bias[perms[0], None]
+        first = self.first.weight * self.first.mask
+        first_x, first_b = first[:, self.order], self.first.bias[:, None]
         if self.context_features:  # the context's share of the first layer is a constant
             c = concat_context("MaskedMLP", z[..., :0], context, self.context_features)
             first_b = F.linear(c, first[:, D:], first_b[:, 0])
         batch, z = z.shape[:-1], z.reshape(-1, D)
         if self.context_features:
             first_b = first_b.expand(*batch, -1).reshape(z.shape[0], -1).T
-        hidden = []  # per block: [(weight, bias)] of its masked layers, rows and columns sorted
-        for block, rows, cols in zip(self.blocks, perms[1:], perms[:-1], strict=True):
+        hidden = []  # per block: [(weight, bias)] of its masked layers
+        for block in self.blocks:
             layers = block if self.residual else [block]
-            hidden.append(
-                [((m.weight * m.mask)[rows][:, cols], m.bias[rows, None]) for m in layers]
-            )
-        last = (self.last.weight * self.last.mask)[:, perms[-1]].unflatten(0, (D, P))
+            hidden.append([(m.weight * m.mask, m.bias[:, None]) for m in layers])
+        last = (self.last.weight * self.last.mask).unflatten(0, (D, P))
         last_b = self.last.bias.unflatten(0, (D, P))[..., None]
 
         # Filled so far, unit-major and in degree order: the features solved, and per
@@ -217,6 +209,10 @@ class _Rows:
 
 
 Step = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def _ends(degrees: Tensor, features: int) -> list[int]:
+    return [int((degrees <= d).sum()) for d in range(features + 1)]
 
 
 def _order(features: int, order: str | Tensor, generator: torch.Generator | None) -> Tensor:
