@@ -54,21 +54,37 @@ class Coupling(Transform):
         self.register_buffer("kept", kept)
         self.register_buffer("changed", changed)
         self.register_buffer("unsort", torch.argsort(torch.cat([kept, changed])))
+        self._use_slices()
+        self.register_load_state_dict_post_hook(lambda module, _: module._use_slices())
         if conditioner is None:
             out = changed.numel() * transformer.params
             conditioner = MLP(kept.numel(), out, hidden, context, dropout=dropout)
         self.conditioner = conditioner
 
+    def _use_slices(self) -> None:
+        # Evenly spaced parts (halves, alternating masks) are read and written through
+        # views, which need no gather and no scatter in the backward pass.
+        self._slices = (_as_slice(self.kept), _as_slice(self.changed))
+
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         flat = x.flatten(x.dim() - len(self.event_shape))
-        return flat[..., self.kept], flat[..., self.changed]
+        kept, changed = self._slices
+        if kept is None or changed is None:
+            return flat[..., self.kept], flat[..., self.changed]
+        return flat[..., kept], flat[..., changed]
 
     def _params(self, kept: Tensor, context: Tensor | None) -> Tensor:
         params = self.conditioner(kept, context)
         return params.unflatten(-1, (self.changed.numel(), self.transformer.params))
 
     def _merge(self, kept: Tensor, changed: Tensor, shape: torch.Size) -> Tensor:
-        return torch.cat([kept, changed], dim=-1)[..., self.unsort].reshape(shape)
+        where_kept, where_changed = self._slices
+        if where_kept is None or where_changed is None:
+            return torch.cat([kept, changed], dim=-1)[..., self.unsort].reshape(shape)
+        out = kept.new_empty(*kept.shape[:-1], kept.shape[-1] + changed.shape[-1])
+        out[..., where_kept] = kept
+        out[..., where_changed] = changed
+        return out.reshape(shape)
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         kept, changed = self._split(x)
@@ -79,6 +95,16 @@ class Coupling(Transform):
         kept, changed = self._split(z)
         changed, logd = self.transformer.inverse(changed, self._params(kept, context))
         return self._merge(kept, changed, z.shape), logd.sum(-1)
+
+
+def _as_slice(index: Tensor) -> slice | None:
+    """The slice that selects `index` (increasing, evenly spaced), or None."""
+    start = int(index[0])
+    step = int(index[1] - index[0]) if index.numel() > 1 else 1
+    stop = start + step * index.numel()
+    if step <= 0 or not torch.equal(index.cpu(), torch.arange(start, stop, step)):
+        return None
+    return slice(start, stop, step)
 
 
 def _checked_mask(name: str, features: int | Sequence[int], mask: Tensor) -> Tensor:

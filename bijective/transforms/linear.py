@@ -22,6 +22,13 @@ class Permutation(Transform):
         self.event_shape = (permutation.numel(),)
         self.register_buffer("permutation", permutation)
         self.register_buffer("inverse_permutation", torch.argsort(permutation))
+        self._check_reversal()
+        self.register_load_state_dict_post_hook(lambda module, _: module._check_reversal())
+
+    def _check_reversal(self) -> None:
+        # A reversal is a flip: no gather forward, no scatter backward.
+        n = self.permutation.numel()
+        self._reversal = torch.equal(self.permutation.cpu(), torch.arange(n - 1, -1, -1))
 
     @classmethod
     def reverse(cls, features: int) -> Permutation:
@@ -32,10 +39,12 @@ class Permutation(Transform):
         return cls(torch.randperm(features, generator=generator))
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        return x[..., self.permutation], x.new_zeros(x.shape[:-1])
+        z = x.flip(-1) if self._reversal else x[..., self.permutation]
+        return z, x.new_zeros(()).expand(x.shape[:-1])
 
     def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        return z[..., self.inverse_permutation], z.new_zeros(z.shape[:-1])
+        x = z.flip(-1) if self._reversal else z[..., self.inverse_permutation]
+        return x, z.new_zeros(()).expand(z.shape[:-1])
 
 
 class LULinear(Transform):

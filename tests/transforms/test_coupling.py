@@ -90,3 +90,18 @@ def test_coupling_rejects_degenerate_and_mismatched_masks() -> None:
         T.Coupling(torch.ones(4, dtype=torch.bool), T.AdditiveTransformer())
     with pytest.raises(ValueError, match=r"expected a mask of shape \(8,\); got \(6,\)"):
         T.AffineCoupling(8, masks.alternating(6))
+
+
+def test_a_loaded_mask_replaces_the_views_of_the_constructed_one() -> None:
+    """Halves and alternating masks are read through slices; loading another layer's state
+    (here a scattered random mask) must switch to that mask, not keep the old slices."""
+    g = torch.Generator().manual_seed(0)
+    source = bj.transforms.AffineCoupling(6, bj.transforms.masks.random(6, g), hidden=(8,))
+    target = bj.transforms.AffineCoupling(6, bj.transforms.masks.half(6), hidden=(8,))
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_(generator=g)
+    target.load_state_dict(source.state_dict())
+    x = torch.randn(5, 6, generator=g)
+    for a, b in zip(target(x), source(x), strict=True):
+        torch.testing.assert_close(a, b)

@@ -40,3 +40,12 @@ def test_lu_weight_is_p_l_u_and_its_log_det_is_sum_log_abs_s() -> None:
 def test_lu_starts_as_a_rotation() -> None:
     w = T.LULinear(5).double().weight()
     torch.testing.assert_close(w @ w.T, torch.eye(5, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+def test_a_loaded_permutation_replaces_the_reversal() -> None:
+    g = torch.Generator().manual_seed(0)
+    source, target = bj.transforms.Permutation.random(5, g), bj.transforms.Permutation.reverse(5)
+    target.load_state_dict(source.state_dict())
+    x = torch.randn(3, 5, generator=g)
+    torch.testing.assert_close(target(x)[0], source(x)[0])
+    torch.testing.assert_close(target.inverse(x)[0], source.inverse(x)[0])
