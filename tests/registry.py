@@ -149,6 +149,13 @@ CASES: list[Case] = [
         grid=2400,
     ),
     Case("coupling-affine-5-random", lambda: T.AffineCoupling(5, masks.random(5)), (5,)),
+    # The view-based layouts, each with the transformed part first: alternating, halves.
+    Case(
+        "coupling-affine-6-odd-entries",
+        lambda: T.AffineCoupling(6, masks.alternating(6, even=False)),
+        (6,),
+    ),
+    Case("coupling-affine-5-last-half", lambda: T.AffineCoupling(5, masks.half(5, False)), (5,)),
     Case(
         "coupling-affine-context-2",
         lambda: T.AffineCoupling(2, masks.half(2), context=3),

@@ -54,37 +54,53 @@ class Coupling(Transform):
         self.register_buffer("kept", kept)
         self.register_buffer("changed", changed)
         self.register_buffer("unsort", torch.argsort(torch.cat([kept, changed])))
-        self._use_slices()
-        self.register_load_state_dict_post_hook(lambda module, _: module._use_slices())
+        self._use_layout()
+        self.register_load_state_dict_post_hook(lambda module, _: module._use_layout())
         if conditioner is None:
             out = changed.numel() * transformer.params
             conditioner = MLP(kept.numel(), out, hidden, context, dropout=dropout)
         self.conditioner = conditioner
 
-    def _use_slices(self) -> None:
-        # Evenly spaced parts (halves, alternating masks) are read and written through
-        # views, which need no gather and no scatter in the backward pass.
-        self._slices = (_as_slice(self.kept), _as_slice(self.changed))
+    def _use_layout(self) -> None:
+        # Two contiguous halves, or entries alternating, are split and merged by views,
+        # split/cat and unbind/stack, whose backward passes need no gather, no scatter
+        # and no zero-filled buffers; other masks gather by index.
+        kept, changed = self.kept.cpu(), self.changed.cpu()
+        n, first = kept.numel() + changed.numel(), bool(kept[0] == 0)
+        a, b = (kept, changed) if first else (changed, kept)  # a holds entry 0
+        self._layout: tuple[str, bool, int] | None = None
+        if torch.equal(torch.cat([a, b]), torch.arange(n)):
+            self._layout = ("halves", first, a.numel())
+        elif (
+            n % 2 == 0
+            and torch.equal(a, torch.arange(0, n, 2))
+            and torch.equal(b, torch.arange(1, n, 2))
+        ):
+            self._layout = ("alternating", first, a.numel())
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         flat = x.flatten(x.dim() - len(self.event_shape))
-        kept, changed = self._slices
-        if kept is None or changed is None:
+        if self._layout is None:
             return flat[..., self.kept], flat[..., self.changed]
-        return flat[..., kept], flat[..., changed]
+        kind, first, size = self._layout
+        if kind == "halves":
+            a, b = flat.split([size, flat.shape[-1] - size], -1)
+        else:
+            a, b = flat.unflatten(-1, (size, 2)).unbind(-1)
+        return (a, b) if first else (b, a)
+
+    def _merge(self, kept: Tensor, changed: Tensor, shape: torch.Size) -> Tensor:
+        if self._layout is None:
+            return torch.cat([kept, changed], dim=-1)[..., self.unsort].reshape(shape)
+        kind, first, _ = self._layout
+        a, b = (kept, changed) if first else (changed, kept)
+        if kind == "halves":
+            return torch.cat([a, b], -1).reshape(shape)
+        return torch.stack([a, b], -1).flatten(-2).reshape(shape)
 
     def _params(self, kept: Tensor, context: Tensor | None) -> Tensor:
         params = self.conditioner(kept, context)
         return params.unflatten(-1, (self.changed.numel(), self.transformer.params))
-
-    def _merge(self, kept: Tensor, changed: Tensor, shape: torch.Size) -> Tensor:
-        where_kept, where_changed = self._slices
-        if where_kept is None or where_changed is None:
-            return torch.cat([kept, changed], dim=-1)[..., self.unsort].reshape(shape)
-        out = kept.new_empty(*kept.shape[:-1], kept.shape[-1] + changed.shape[-1])
-        out[..., where_kept] = kept
-        out[..., where_changed] = changed
-        return out.reshape(shape)
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         kept, changed = self._split(x)
@@ -95,16 +111,6 @@ class Coupling(Transform):
         kept, changed = self._split(z)
         changed, logd = self.transformer.inverse(changed, self._params(kept, context))
         return self._merge(kept, changed, z.shape), logd.sum(-1)
-
-
-def _as_slice(index: Tensor) -> slice | None:
-    """The slice that selects `index` (increasing, evenly spaced), or None."""
-    start = int(index[0])
-    step = int(index[1] - index[0]) if index.numel() > 1 else 1
-    stop = start + step * index.numel()
-    if step <= 0 or not torch.equal(index.cpu(), torch.arange(start, stop, step)):
-        return None
-    return slice(start, stop, step)
 
 
 def _checked_mask(name: str, features: int | Sequence[int], mask: Tensor) -> Tensor:
