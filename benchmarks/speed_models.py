@@ -307,8 +307,7 @@ def energy(z: Tensor) -> Tensor:
 
 def planar_bj(d: int) -> Model:
     # Planar's cheap direction is x -> x + u h(w.x + b): as the sampling map, use `.inv`.
-    layers = [Planar(d).inv for _ in range(32)]
-    return _bj(bj.Flow(Compose(*layers), bj.distributions.StandardNormal(d)))
+    return _bj(bj.Flow(Planar(d, layers=32).inv, bj.distributions.StandardNormal(d)))
 
 
 def planar_normflows(d: int) -> Model:

@@ -130,6 +130,7 @@ CASES: list[Case] = [
     Case("planar-1", lambda: T.Planar(1), (1,)),
     Case("planar-2", lambda: T.Planar(2), (2,)),
     Case("planar-5", lambda: T.Planar(5), (5,)),
+    Case("planar-3-stack-of-4", lambda: T.Planar(3, layers=4), (3,)),
     Case("radial-2", lambda: T.Radial(2), (2,)),
     Case("radial-5", lambda: T.Radial(5), (5,)),
     Case("sylvester-orthogonal-2", lambda: T.Sylvester(2), (2,)),
@@ -238,6 +239,7 @@ CASES: list[Case] = [
     # composition and inverse views
     Case("compose-2", _compose_2d, (2,), scale=0.2, bounds=(-30, 30), grid=2400),
     Case("inverse-planar-2", lambda: T.Planar(2).inv, (2,)),
+    Case("inverse-planar-2-stack-of-3", lambda: T.Planar(2, layers=3).inv, (2,)),
     Case("inverse-sylvester-3", lambda: T.Sylvester(3).inv, (3,)),
     Case(
         "inverse-coupling-context-3",

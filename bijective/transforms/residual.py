@@ -21,48 +21,69 @@ from .roots import increasing_root
 
 
 class Planar(Transform):
-    """z = x + u_hat tanh(w^T x + b) (Rezende & Mohamed 2015, arXiv:1505.05770).
+    """K = `layers` planar maps in sequence (Rezende & Mohamed 2015, arXiv:1505.05770):
+    z = f_K o ... o f_1 (x), f_k(y) = y + u_hat_k tanh(w_k^T y + b_k).
 
-    ladj = log(1 + tanh'(w^T x + b) w^T u_hat). The reparameterisation
-    u_hat = u + (softplus(w^T u) - 1 - w^T u) w / ||w||^2 gives w^T u_hat > -1, which makes
-    the map invertible. Inverse: with a = w^T x + b and y = w^T z + b, solve the increasing
-    equation a + (w^T u_hat) tanh(a) = y on the bracket y -+ |w^T u_hat|, then
-    x = z - u_hat tanh(a). Shapes: x, z (*batch, D); ladj (*batch).
+    ladj = sum_k log(1 + tanh'(a_k) w_k^T u_hat_k), a_k = w_k^T y_k + b_k at the input
+    y_k of map k. The reparameterisation u_hat = u + (softplus(w^T u) - 1 - w^T u) w / ||w||^2
+    gives w^T u_hat > -1, which makes each map invertible. Inverse, map by map from the
+    last: with a = w^T y + b and t = w^T z + b, solve the increasing equation
+    a + (w^T u_hat) tanh(a) = t on the bracket t -+ |w^T u_hat|, then y = z - u_hat tanh(a).
+    One module holds all K maps, so their constraints are computed at once and each map
+    costs three tensor operations. Shapes: x, z (*batch, D); ladj (*batch); u, w (K, D).
     """
 
-    def __init__(self, features: int, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, features: int, layers: int = 1, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
+        if layers < 1:
+            raise ValueError(f"Planar: expected layers >= 1; got {layers}")
         self.event_shape = (features,)
         bound = features**-0.5
-        init = lambda: (2 * torch.rand(features, generator=generator) - 1) * bound  # noqa: E731
+        init = lambda: (2 * torch.rand(layers, features, generator=generator) - 1) * bound  # noqa: E731
         self.u = nn.Parameter(init())
         self.w = nn.Parameter(init())
-        self.b = nn.Parameter(torch.zeros(()))
+        self.b = nn.Parameter(torch.zeros(layers))
 
     def u_hat(self) -> Tensor:
-        wu = self.w @ self.u
-        return self.u + (F.softplus(wu) - 1 - wu) * self.w / (self.w @ self.w).clamp_min(1e-12)
+        """The constrained u of every map, (K, D)."""
+        wu = (self.w * self.u).sum(-1, keepdim=True)
+        norm = (self.w * self.w).sum(-1, keepdim=True).clamp_min(1e-12)
+        return self.u + (F.softplus(wu) - 1 - wu) * self.w / norm
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         u_hat = self.u_hat()
-        h = torch.tanh(x @ self.w + self.b)
-        return x + h[..., None] * u_hat, torch.log1p((1 - h * h) * (self.w @ u_hat))
+        slopes = (self.w * u_hat).sum(-1, keepdim=True)  # w_k^T u_hat_k, (K, 1)
+        y = x.reshape(-1, x.shape[-1])
+        hs = []
+        for w, b, u in zip(self.w, self.b, u_hat, strict=True):
+            h = torch.tanh(torch.addmv(b, y, w))
+            y = torch.addr(y, h, u)
+            hs.append(h)
+        h = torch.stack(hs)  # (K, N)
+        ladj = torch.log1p(slopes * (1 - h * h)).sum(0)
+        return y.reshape(x.shape), ladj.reshape(x.shape[:-1])
 
     def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         u_hat = self.u_hat()
-        c = self.w @ u_hat
-        y = z @ self.w + self.b
+        y, ladj = z, 0
+        for w, b, u in zip(self.w.flip(0), self.b.flip(0), u_hat.flip(0), strict=True):
+            c = w @ u
+            t = y @ w + b
 
-        def equation(a: Tensor) -> tuple[Tensor, Tensor]:
-            t = torch.tanh(a)
-            return a + c * t - y, 1 + c * (1 - t * t)
+            def equation(a: Tensor, c: Tensor = c, t: Tensor = t) -> tuple[Tensor, Tensor]:
+                h = torch.tanh(a)
+                return a + c * h - t, 1 + c * (1 - h * h)
 
-        width = c.detach().abs()
-        a = increasing_root(equation, y.detach() - width, y.detach() + width)
-        value, slope = equation(a)
-        a = a - value / slope
-        h = torch.tanh(a)
-        return z - h[..., None] * u_hat, -torch.log1p(c * (1 - h * h))
+            width = c.detach().abs()
+            a = increasing_root(equation, t.detach() - width, t.detach() + width)
+            value, slope = equation(a)
+            a = a - value / slope  # the identity at the root; its gradient is implicit
+            h = torch.tanh(a)
+            y = y - h[..., None] * u
+            ladj = ladj - torch.log1p(c * (1 - h * h))
+        return y, ladj
 
 
 class Radial(Transform):

@@ -16,7 +16,7 @@ FAMILIES = {
     "affine-coupling": lambda d, g: T.AffineCoupling(d, T.masks.random(d, g), hidden=(16,)),
     "additive-coupling": lambda d, g: T.AdditiveCoupling(d, T.masks.half(d), hidden=(16,)),
     "lu-linear": lambda d, g: T.LULinear(d, g),
-    "planar": lambda d, g: T.Planar(d, g),
+    "planar": lambda d, g: T.Planar(d, generator=g),
     "radial": lambda d, g: T.Radial(d, g),
     "sylvester": lambda d, g: T.Sylvester(d, m=max(1, d - 1), generator=g),
     "sylvester-householder": lambda d, g: T.Sylvester(d, q="householder", generator=g),
