@@ -101,6 +101,9 @@ def peak_memory(fn: Callable[[], None]) -> float:
 
 
 def time_case(case: Case, rounds: int, budget: float) -> dict[str, dict]:
+    # Every case compiles the same methods (Flow.log_prob ...): start each from nothing, so
+    # no case runs into dynamo's recompile limit and silently falls back to eager.
+    torch._dynamo.reset()
     torch.manual_seed(0)
     models = {lib: build(case.features) for lib, build in case.builders.items()}
     fns = {lib: calls(case, m) for lib, m in models.items()}
