@@ -120,3 +120,14 @@ def test_compose_rejects_bad_parts() -> None:
         )
     with pytest.raises(ValueError, match="at least one transform"):
         T.Compose()
+
+
+def test_finite_data_whose_sum_overflows_is_accepted() -> None:
+    """The finiteness check sums first; a sum that overflows on finite data is not an error."""
+    flow = bj.Flow(T.Affine(2), bj.distributions.StandardNormal(2))
+    x = torch.full((4, 2), 3e38)  # finite in float32, the sum is inf
+    assert torch.isinf(x.sum())
+    assert flow.log_prob(x).shape == (4,)
+    x[0, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"x contains NaN or infinite values \(1 of 8 entries\)"):
+        flow.log_prob(x)
