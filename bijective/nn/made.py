@@ -62,6 +62,8 @@ class MaskedMLP(nn.Module):
             )
         self.features, self.params, self.context_features = features, params, context
         self.register_buffer("order", _order(features, order, generator))
+        self._check_natural()
+        self.register_load_state_dict_post_hook(lambda module, _: module._check_natural())
         degree_in = self.degrees
         degree_context = torch.zeros(context, dtype=torch.long)  # seen by every unit
 
@@ -100,6 +102,10 @@ class MaskedMLP(nn.Module):
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
 
+    def _check_natural(self) -> None:
+        # In the natural order, degree order is index order: `solve` needs no gathers.
+        self._natural = torch.equal(self.order.cpu(), torch.arange(self.features))
+
     @property
     def degrees(self) -> Tensor:
         """Degree of each input feature: its position in the ordering, 1 .. D."""
@@ -133,7 +139,8 @@ class MaskedMLP(nn.Module):
         """
         D, P, ends, act = self.features, self.params, self._ends, self.activation
         first = self.first.weight * self.first.mask
-        first_x, first_b = first[:, self.order], self.first.bias[:, None]
+        first_x = first[:, :D] if self._natural else first[:, self.order]
+        first_b = self.first.bias[:, None]
         if self.context_features:  # the context's share of the first layer is a constant
             c = concat_context("MaskedMLP", z[..., :0], context, self.context_features)
             first_b = F.linear(c, first[:, D:], first_b[:, 0])
@@ -164,19 +171,22 @@ class MaskedMLP(nn.Module):
                 if lo == hi:
                     continue
                 if layer == 0:
-                    a = torch.addmm(first_b[lo:hi], first_x[lo:hi, :d], known.value)
+                    linear = (first_b[lo:hi], first_x[lo:hi, :d], known.value)
                 elif not self.residual:
                     (w, b), below = hidden[layer - 1][0], reads[layer - 1]
-                    a = torch.addmm(b[lo:hi], w[lo:hi, : below.filled], below.value)
+                    linear = (b[lo:hi], w[lo:hi, : below.filled], below.value)
                 else:
                     (w0, b0), (w1, b1) = hidden[layer - 1]
                     mid = act(torch.addmm(b0[lo:hi], w0[lo:hi, :hi], acts[layer - 1].value))
                     mids[layer].append(self.dropout(mid))
-                    a = torch.addmm(b1[lo:hi], w1[lo:hi, :hi], mids[layer].value)
-                    a = a + pre[layer - 1].value[lo:hi]
+                    linear = (pre[layer - 1].value[lo:hi], w1[lo:hi, :hi], mids[layer].value)
+                    linear = (torch.addmm(b1[lo:hi], *linear[1:]) + linear[0],)
                 if self.residual:
+                    a = linear[0] if len(linear) == 1 else torch.addmm(*linear)
                     pre[layer].append(a)
-                acts[layer].append(act(a))
+                    acts[layer].append(act(a))
+                else:
+                    acts[layer].append_activated(act, *linear)
                 if dropout:
                     reads[layer].append(self.dropout(acts[layer].value[lo:hi]))
             top = reads[-1]
@@ -184,9 +194,11 @@ class MaskedMLP(nn.Module):
             x_i, v_i = step(z[:, i : i + 1], params.T[:, None, :])
             known.append(x_i.T)
             values.append(v_i)
-        unsort = self.degrees - 1
-        x = known.value.T[:, unsort].reshape(*batch, D)
-        return x, torch.cat(values, -1)[:, unsort].reshape(*batch, D)
+        x, values = known.value.T, torch.cat(values, -1)
+        if not self._natural:
+            unsort = self.degrees - 1
+            x, values = x[:, unsort], values[:, unsort]
+        return x.reshape(*batch, D), values.reshape(*batch, D)
 
 
 class _Rows:
@@ -197,6 +209,16 @@ class _Rows:
     def __init__(self, n: int, like: Tensor, inplace: bool, width: int) -> None:
         self.buffer = like.new_empty(width, n) if inplace else None
         self.value, self.filled = like.new_empty(0, n), 0
+
+    def append_activated(self, act: nn.Module, bias: Tensor, weight: Tensor, below: Tensor) -> None:
+        """Appends act(bias + weight @ below); a ReLU without autograd runs in place in
+        the buffer, with no temporary."""
+        if self.buffer is None or type(act) is not nn.ReLU:
+            self.append(act(torch.addmm(bias, weight, below)))
+            return
+        end = self.filled + weight.shape[0]
+        torch.addmm(bias, weight, below, out=self.buffer[self.filled : end]).relu_()
+        self.value, self.filled = self.buffer[:end], end
 
     def append(self, block: Tensor) -> None:
         end = self.filled + block.shape[0]

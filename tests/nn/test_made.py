@@ -142,3 +142,16 @@ def test_solve_costs_about_one_forward_pass(residual: bool) -> None:
     step = bj.transforms.AffineTransformer().inverse
     forward, solve = flops(lambda: net(z)), flops(lambda: net.solve(z, None, step))
     assert 0.3 * forward < solve <= forward
+
+
+def test_solve_follows_a_loaded_order() -> None:
+    """The natural order skips gathers in `solve`; a state dict with a random order must
+    switch that off, so the loaded network still inverts."""
+    g = torch.Generator().manual_seed(4)
+    source = randomise(bj.nn.MaskedMLP(5, 2, hidden=(16,), order="random", generator=g), 0.5, g)
+    target = bj.nn.MaskedMLP(5, 2, hidden=(16,))
+    target.load_state_dict(source.state_dict())
+    step = bj.transforms.AffineTransformer().inverse
+    z = torch.randn(7, 5, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(target.solve(z, None, step), _passes(source, z, None, step))
