@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -11,6 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..validation import check_permutation
+from . import made_solve
+from .made_solve import Step
 from .mlp import concat_context
 
 
@@ -63,6 +64,7 @@ class MaskedMLP(nn.Module):
         self.features, self.params, self.context_features = features, params, context
         self.register_buffer("order", _order(features, order, generator))
         self._check_natural()
+        self._plan_cache = made_solve.PlanCache()
         self.register_load_state_dict_post_hook(lambda module, _: module._check_natural())
         degree_in = self.degrees
         degree_context = torch.zeros(context, dtype=torch.long)  # seen by every unit
@@ -129,108 +131,8 @@ class MaskedMLP(nn.Module):
         """Inverts an autoregressive map: x (*, D) such that, feature by feature in the
         ordering, (x_i, v_i) = step(z_i, theta_i) with theta = this network at (x, context);
         returns x and the values v (*, D). `step` takes z (N, 1) and params (N, 1, params).
-
-        Feature k (in the ordering) needs the hidden units of degree < k, and the units of
-        degree k - 1 become computable once feature k - 1 is known. So step k computes only
-        those units, from prefixes of the layers below sorted by degree: the D steps
-        together do the multiplications of about one forward pass (masked weights skipped),
-        where re-running the whole network for each feature costs D passes. Activations
-        are kept unit-major (units, N), so every prefix is contiguous.
-        """
-        D, P, ends, act = self.features, self.params, self._ends, self.activation
-        first = self.first.weight * self.first.mask
-        first_x = first[:, :D] if self._natural else first[:, self.order]
-        first_b = self.first.bias[:, None]
-        if self.context_features:  # the context's share of the first layer is a constant
-            c = concat_context("MaskedMLP", z[..., :0], context, self.context_features)
-            first_b = F.linear(c, first[:, D:], first_b[:, 0])
-        batch, z = z.shape[:-1], z.reshape(-1, D)
-        if self.context_features:
-            first_b = first_b.expand(*batch, -1).reshape(z.shape[0], -1).T
-        hidden = []  # per block: [(weight, bias)] of its masked layers
-        for block in self.blocks:
-            layers = block if self.residual else [block]
-            hidden.append([(m.weight * m.mask, m.bias[:, None]) for m in layers])
-        last = (self.last.weight * self.last.mask).unflatten(0, (D, P))
-        last_b = self.last.bias.unflatten(0, (D, P))[..., None]
-
-        # Filled so far, unit-major and in degree order: the features solved, and per
-        # hidden layer its pre-activations (residual stream), activations, what the layer
-        # above reads (the activations, or with dropout on, their dropped-out copy) and
-        # residual blocks' inner activations.
-        rows = functools.partial(_Rows, z.shape[0], z, not torch.is_grad_enabled())
-        sizes = [end[-1] for end in ends]
-        known, values = rows(D), []
-        pre, acts, mids = ([rows(n) for n in sizes] for _ in range(3))
-        dropout = self.training and self.dropout.p > 0
-        reads = [rows(n) for n in sizes] if dropout else acts
-        for i in self.order.tolist():
-            d = known.filled  # the degree just unlocked
-            for layer, end in enumerate(ends):
-                lo, hi = end[d - 1] if d else 0, end[d]
-                if lo == hi:
-                    continue
-                if layer == 0:
-                    linear = (first_b[lo:hi], first_x[lo:hi, :d], known.value)
-                elif not self.residual:
-                    (w, b), below = hidden[layer - 1][0], reads[layer - 1]
-                    linear = (b[lo:hi], w[lo:hi, : below.filled], below.value)
-                else:
-                    (w0, b0), (w1, b1) = hidden[layer - 1]
-                    mid = act(torch.addmm(b0[lo:hi], w0[lo:hi, :hi], acts[layer - 1].value))
-                    mids[layer].append(self.dropout(mid))
-                    linear = (pre[layer - 1].value[lo:hi], w1[lo:hi, :hi], mids[layer].value)
-                    linear = (torch.addmm(b1[lo:hi], *linear[1:]) + linear[0],)
-                if self.residual:
-                    a = linear[0] if len(linear) == 1 else torch.addmm(*linear)
-                    pre[layer].append(a)
-                    acts[layer].append(act(a))
-                else:
-                    acts[layer].append_activated(act, *linear)
-                if dropout:
-                    reads[layer].append(self.dropout(acts[layer].value[lo:hi]))
-            top = reads[-1]
-            params = torch.addmm(last_b[i], last[i, :, : top.filled], top.value)
-            x_i, v_i = step(z[:, i : i + 1], params.T[:, None, :])
-            known.append(x_i.T)
-            values.append(v_i)
-        x, values = known.value.T, torch.cat(values, -1)
-        if not self._natural:
-            unsort = self.degrees - 1
-            x, values = x[:, unsort], values[:, unsort]
-        return x.reshape(*batch, D), values.reshape(*batch, D)
-
-
-class _Rows:
-    """A (width, N) tensor filled top to bottom in blocks of rows; `value` is the part
-    filled (a contiguous prefix). Without autograd, one buffer written in place; with it,
-    the blocks are concatenated (autograd forbids writing into a tensor it saved)."""
-
-    def __init__(self, n: int, like: Tensor, inplace: bool, width: int) -> None:
-        self.buffer = like.new_empty(width, n) if inplace else None
-        self.value, self.filled = like.new_empty(0, n), 0
-
-    def append_activated(self, act: nn.Module, bias: Tensor, weight: Tensor, below: Tensor) -> None:
-        """Appends act(bias + weight @ below); a ReLU without autograd runs in place in
-        the buffer, with no temporary."""
-        if self.buffer is None or type(act) is not nn.ReLU:
-            self.append(act(torch.addmm(bias, weight, below)))
-            return
-        end = self.filled + weight.shape[0]
-        torch.addmm(bias, weight, below, out=self.buffer[self.filled : end]).relu_()
-        self.value, self.filled = self.buffer[:end], end
-
-    def append(self, block: Tensor) -> None:
-        end = self.filled + block.shape[0]
-        if self.buffer is None:
-            self.value = torch.cat([self.value, block])
-        else:
-            self.buffer[self.filled : end] = block
-            self.value = self.buffer[:end]
-        self.filled = end
-
-
-Step = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+        In D steps that together cost about half a forward pass (see `made_solve`)."""
+        return made_solve.solve(self, z, context, step)
 
 
 def _ends(degrees: Tensor, features: int) -> list[int]:

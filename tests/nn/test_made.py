@@ -156,3 +156,27 @@ def test_solve_follows_a_loaded_order() -> None:
     z = torch.randn(7, 5, generator=g)
     with torch.no_grad():
         torch.testing.assert_close(target.solve(z, None, step), _passes(source, z, None, step))
+
+
+def test_the_kept_solve_plan_follows_parameter_updates_and_copies() -> None:
+    """Without autograd, `solve` keeps its views of the weights between calls; an
+    in-place update (an optimizer step) must rebuild them, and copies start afresh."""
+    import copy
+    import io
+
+    g = torch.Generator().manual_seed(5)
+    net = randomise(bj.nn.MaskedMLP(4, 2, hidden=(16, 16), generator=g), 0.5, g)
+    step = bj.transforms.AffineTransformer().inverse
+    z = torch.randn(6, 4, generator=g)
+    with torch.no_grad():
+        before = net.solve(z, None, step)
+        for p in net.parameters():
+            p.add_(0.1)
+        after = net.solve(z, None, step)
+        torch.testing.assert_close(after, _passes(net, z, None, step))
+        assert not torch.allclose(before[0], after[0])
+    twin = copy.deepcopy(net)
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    with torch.no_grad():
+        torch.testing.assert_close(twin.solve(z, None, step), after)
