@@ -122,3 +122,9 @@ def check_context(
                 f"{where}: context batch shape {tuple(c.shape[:-1])} does not broadcast to the "
                 f"input's batch shape {batch_shape}"
             )
+
+
+def after_load(module: object, incompatible_keys: object) -> None:
+    """A load_state_dict post hook: calls the module's `_after_load`, which recomputes
+    what it derives from its buffers. A plain function, so modules still pickle."""
+    module._after_load()  # type: ignore[attr-defined]

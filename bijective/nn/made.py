@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..validation import check_permutation
+from ..validation import after_load, check_permutation
 from . import made_solve
 from .made_solve import Step
 from .mlp import concat_context
@@ -63,9 +63,9 @@ class MaskedMLP(nn.Module):
             )
         self.features, self.params, self.context_features = features, params, context
         self.register_buffer("order", _order(features, order, generator))
-        self._check_natural()
+        self._after_load()
         self._plan_cache = made_solve.PlanCache()
-        self.register_load_state_dict_post_hook(lambda module, _: module._check_natural())
+        self.register_load_state_dict_post_hook(after_load)
         degree_in = self.degrees
         degree_context = torch.zeros(context, dtype=torch.long)  # seen by every unit
 
@@ -104,7 +104,7 @@ class MaskedMLP(nn.Module):
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
 
-    def _check_natural(self) -> None:
+    def _after_load(self) -> None:
         # In the natural order, degree order is index order: `solve` needs no gathers.
         self._natural = torch.equal(self.order.cpu(), torch.arange(self.features))
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn import MLP
-from ..validation import as_shape
+from ..validation import after_load, as_shape
 from .base import Transform
 from .transformers import AdditiveTransformer, AffineTransformer, Transformer
 
@@ -54,14 +54,14 @@ class Coupling(Transform):
         self.register_buffer("kept", kept)
         self.register_buffer("changed", changed)
         self.register_buffer("unsort", torch.argsort(torch.cat([kept, changed])))
-        self._use_layout()
-        self.register_load_state_dict_post_hook(lambda module, _: module._use_layout())
+        self._after_load()
+        self.register_load_state_dict_post_hook(after_load)
         if conditioner is None:
             out = changed.numel() * transformer.params
             conditioner = MLP(kept.numel(), out, hidden, context, dropout=dropout)
         self.conditioner = conditioner
 
-    def _use_layout(self) -> None:
+    def _after_load(self) -> None:
         # Two contiguous halves, or entries alternating, are split and merged by views,
         # split/cat and unbind/stack, whose backward passes need no gather, no scatter
         # and no zero-filled buffers; other masks gather by index.

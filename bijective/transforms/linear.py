@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..validation import check_permutation
+from ..validation import after_load, check_permutation
 from .base import Transform
 
 
@@ -22,10 +22,10 @@ class Permutation(Transform):
         self.event_shape = (permutation.numel(),)
         self.register_buffer("permutation", permutation)
         self.register_buffer("inverse_permutation", torch.argsort(permutation))
-        self._check_reversal()
-        self.register_load_state_dict_post_hook(lambda module, _: module._check_reversal())
+        self._after_load()
+        self.register_load_state_dict_post_hook(after_load)
 
-    def _check_reversal(self) -> None:
+    def _after_load(self) -> None:
         # A reversal is a flip: no gather forward, no scatter backward.
         n = self.permutation.numel()
         self._reversal = torch.equal(self.permutation.cpu(), torch.arange(n - 1, -1, -1))
