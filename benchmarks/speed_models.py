@@ -30,6 +30,10 @@ from bijective.transforms import (
 HIDDEN = 128
 BINS = 8
 BOUND = 5.0
+# nflows' and normflows' spline MADE layer: one plain block of 2 x 128, linear tails.
+SPLINE_MADE = dict(
+    num_bins=BINS, tails="linear", tail_bound=BOUND, num_blocks=1, use_residual_blocks=False
+)
 
 
 @dataclass
@@ -215,13 +219,7 @@ def nsf_nflows(d: int) -> Model:
 
     layers = [
         MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
-            features=d,
-            hidden_features=HIDDEN,
-            num_bins=BINS,
-            tails="linear",
-            tail_bound=BOUND,
-            num_blocks=1,
-            use_residual_blocks=False,
+            features=d, hidden_features=HIDDEN, **SPLINE_MADE
         )
         for _ in range(5)
     ]
@@ -241,17 +239,7 @@ def nsf_normflows(d: int) -> Model:
     )
 
     layers = [
-        nf.flows.Reverse(
-            MaskedPiecewiseRationalQuadraticAutoregressive(
-                d,
-                HIDDEN,
-                num_bins=BINS,
-                tails="linear",
-                tail_bound=BOUND,
-                num_blocks=1,
-                use_residual_blocks=False,
-            )
-        )
+        nf.flows.Reverse(MaskedPiecewiseRationalQuadraticAutoregressive(d, HIDDEN, **SPLINE_MADE))
         for _ in range(5)
     ]
     return _normflows(_interleave(layers, lambda: nf.flows.Permute(d, mode="swap")), d)
