@@ -30,7 +30,7 @@ class MAF(Flow):
     """Masked autoregressive flow (Papamakarios et al. 2017, arXiv:1705.07057): `transforms`
     affine MADE layers with `mixing` between them, standard normal base. Density in one
     pass per layer; sampling solves each layer feature by feature in D small steps that
-    together cost about one pass (`MaskedMLP.solve`)."""
+    together multiply less than one pass does (`MaskedMLP.solve`)."""
 
     def __init__(
         self,

@@ -50,21 +50,22 @@ def solve(net: MaskedMLP, z: Tensor, context: Tensor | None, step: Step) -> tupl
     reads = [rows(n) for n in sizes] if dropout else acts
     for i, layers, out_b, out_w in plan:
         for layer, lo, hi, views in layers:
-            if layer == 0:
-                bias = views[0] if first_b is None else first_b[lo:hi]
-                linear = (bias, views[1], known.value)
-            elif not net.residual:
-                linear = (*views, reads[layer - 1].value)
-            else:
+            if layer and net.residual:  # a residual block: two masked layers, then the sum
                 b0, w0, b1, w1 = views
                 mids[layer].append(net.dropout(act(torch.addmm(b0, w0, acts[layer - 1].value))))
                 a = torch.addmm(b1, w1, mids[layer].value) + pre[layer - 1].value[lo:hi]
-            if net.residual:
-                a = torch.addmm(*linear) if layer == 0 else a
                 pre[layer].append(a)
                 acts[layer].append(act(a))
-            else:
-                acts[layer].append_activated(act, *linear)
+            else:  # one masked layer, from the features solved or the layer below
+                bias, weight = views
+                below = reads[layer - 1].value if layer else known.value
+                if not layer and first_b is not None:
+                    bias = first_b[lo:hi]
+                if net.residual:
+                    pre[layer].append(torch.addmm(bias, weight, below))
+                    acts[layer].append(act(pre[layer].value[lo:hi]))
+                else:
+                    acts[layer].append_activated(act, bias, weight, below)
             if dropout:
                 reads[layer].append(net.dropout(acts[layer].value[lo:hi]))
         params = torch.addmm(out_b, out_w, reads[-1].value)

@@ -18,8 +18,8 @@ class Autoregressive(Transform):
 
     The masked autoregressive flow direction (MAF, Papamakarios et al. 2017,
     arXiv:1705.07057): forward (density) is one network pass, ladj = sum_i log|tau'(x_i)|.
-    The inverse is sequential, feature by feature in the ordering, yet costs the arithmetic
-    of about one pass: each step computes only the MADE units it unlocks (`MaskedMLP.solve`).
+    The inverse is sequential, feature by feature in the ordering, yet multiplies less than
+    one pass does: each step computes only the MADE units it unlocks (`MaskedMLP.solve`).
     `.inv` is the inverse autoregressive flow layer (IAF, Kingma et al. 2016,
     arXiv:1606.04934): sampling is one pass, density evaluation the sequential solve.
     `transformer`: AdditiveTransformer, AffineTransformer or SplineTransformer. With
