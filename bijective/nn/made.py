@@ -103,10 +103,17 @@ class MaskedMLP(nn.Module):
         self.last = MaskedLinear(degree_out[:, None] > previous[None, :])
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
+        self._sorted = True
 
     def _after_load(self) -> None:
         # In the natural order, degree order is index order: `solve` needs no gathers.
         self._natural = torch.equal(self.order.cpu(), torch.arange(self.features))
+        # Units laid out by degree make every row of the hidden and output masks a prefix
+        # of ones; a state dict saved with another layout (before units were sorted) has
+        # other masks, and is inverted by full passes instead.
+        if hasattr(self, "last"):
+            masks = [m.mask for m in self.modules() if isinstance(m, MaskedLinear)][1:]
+            self._sorted = all(torch.equal(m, m.cummin(-1).values) for m in masks)
 
     @property
     def degrees(self) -> Tensor:
@@ -132,7 +139,12 @@ class MaskedMLP(nn.Module):
         ordering, (x_i, v_i) = step(z_i, theta_i) with theta = this network at (x, context);
         returns x and the values v (*, D). `step` takes z (N, 1) and params (N, 1, params).
         In D steps that together cost about half a forward pass (see `made_solve`)."""
-        return made_solve.solve(self, z, context, step)
+        if self._sorted:
+            return made_solve.solve(self, z, context, step)
+        x = torch.zeros_like(z)
+        for _ in range(self.features):  # pass k fixes the k-th feature of the ordering
+            x, values = step(z, self(x, context))
+        return x, values
 
 
 def _ends(degrees: Tensor, features: int) -> list[int]:

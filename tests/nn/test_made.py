@@ -180,3 +180,28 @@ def test_the_kept_solve_plan_follows_parameter_updates_and_copies() -> None:
     torch.save(net, buffer)
     with torch.no_grad():
         torch.testing.assert_close(twin.solve(z, None, step), after)
+
+
+def test_a_state_dict_with_units_in_another_layout_still_inverts() -> None:
+    """Hidden units used to be laid out cycling through the degrees; a state dict saved
+    then (here: the units permuted, masks and weights alike) describes the same network,
+    so it must load and invert, by full passes since its masks are not sorted."""
+    g = torch.Generator().manual_seed(6)
+    net = randomise(bj.nn.MaskedMLP(4, 2, hidden=(12, 12), generator=g), 0.5, g)
+    state = net.state_dict()
+    p1, p2 = torch.randperm(12, generator=g), torch.randperm(12, generator=g)
+    for key in ("first.weight", "first.mask", "first.bias"):
+        state[key] = state[key][p1]
+    for key in ("blocks.0.weight", "blocks.0.mask"):
+        state[key] = state[key][p2][:, p1]
+    state["blocks.0.bias"] = state["blocks.0.bias"][p2]
+    for key in ("last.weight", "last.mask"):
+        state[key] = state[key][:, p2]
+    old = bj.nn.MaskedMLP(4, 2, hidden=(12, 12))
+    old.load_state_dict(state)
+    assert not old._sorted and net._sorted
+    x = torch.randn(5, 4, generator=g)
+    torch.testing.assert_close(old(x), net(x))
+    step = bj.transforms.AffineTransformer().inverse
+    with torch.no_grad():
+        torch.testing.assert_close(old.solve(x, None, step), net.solve(x, None, step))
