@@ -373,62 +373,31 @@ SPLINE_PARAMS = 3 * BINS - 1
 
 
 def cases() -> list[Case]:
-    def lib(bj_, nflows_, zuko_, normflows_, floor_) -> dict:
-        found = {"bijective": bj_, "nflows": nflows_, "zuko": zuko_, "normflows": normflows_}
-        found["bijective+compile"] = compiled(bj_)
-        found["floor"] = floor_
-        return {k: v for k, v in found.items() if v is not None}
-
+    """Issue 6's cases: (name, D, batch, ours, nflows, zuko, normflows, floor), None where
+    a library cannot build the architecture."""
     full = lambda d: d  # noqa: E731
     half = lambda d: d // 2  # noqa: E731
+    table = [
+        *(
+            (f"MAF D={d}", d, 512, maf_bj, maf_nflows, maf_zuko, maf_normflows, floor(5, full, 2))
+            for d in (8, 64)
+        ),
+        *(
+            (f"RealNVP D={d}", d, 512, realnvp_bj, realnvp_nflows, realnvp_zuko)
+            + (realnvp_normflows, floor(8, half, 2))
+            for d in (8, 64)
+        ),
+        ("NSF autoregressive D=8", 8, 512, nsf_bj, nsf_nflows, nsf_zuko, nsf_normflows)
+        + (floor(5, full, SPLINE_PARAMS),),
+        ("NSF coupling D=8", 8, 512, nsf_coupling_bj, nsf_coupling_nflows, nsf_coupling_zuko)
+        + (None, floor(5, half, SPLINE_PARAMS)),
+        ("Planar K=32 D=2 (reverse KL)", 2, 4096, planar_bj, None, None, planar_normflows)
+        + (planar_floor,),
+    ]
     out = []
-    for d in (8, 64):
-        out.append(
-            Case(
-                f"MAF D={d}",
-                d,
-                512,
-                lib(maf_bj, maf_nflows, maf_zuko, maf_normflows, floor(5, full, 2)),
-            )
-        )
-    for d in (8, 64):
-        out.append(
-            Case(
-                f"RealNVP D={d}",
-                d,
-                512,
-                lib(realnvp_bj, realnvp_nflows, realnvp_zuko, realnvp_normflows, floor(8, half, 2)),
-            )
-        )
-    out.append(
-        Case(
-            "NSF autoregressive D=8",
-            8,
-            512,
-            lib(nsf_bj, nsf_nflows, nsf_zuko, nsf_normflows, floor(5, full, SPLINE_PARAMS)),
-        )
-    )
-    out.append(
-        Case(
-            "NSF coupling D=8",
-            8,
-            512,
-            lib(
-                nsf_coupling_bj,
-                nsf_coupling_nflows,
-                nsf_coupling_zuko,
-                None,
-                floor(5, half, SPLINE_PARAMS),
-            ),
-        )
-    )
-    out.append(
-        Case(
-            "Planar K=32 D=2 (reverse KL)",
-            2,
-            4096,
-            lib(planar_bj, None, None, planar_normflows, planar_floor),
-            variational=True,
-        )
-    )
+    for name, d, batch, ours, nflows, zuko, normflows, floor_ in table:
+        found = {"bijective": ours, "nflows": nflows, "zuko": zuko, "normflows": normflows}
+        found |= {"bijective+compile": compiled(ours), "floor": floor_}
+        builders = {k: v for k, v in found.items() if v is not None}
+        out.append(Case(name, d, batch, builders, variational=name.startswith("Planar")))
     return out
