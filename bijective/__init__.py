@@ -4,7 +4,7 @@ A Transform maps data x to latent z and returns log|det dz/dx|; a Flow pairs a t
 with a base distribution for exact log-likelihoods and sampling.
 """
 
-from . import data, distributions, flows, nn, targets, transforms
+from . import data, distributions, flows, nn, objectives, targets, transforms
 from .checks import CheckError, CheckReport, check
 from .flows import Flow
 from .validation import set_validation, validation_enabled
@@ -20,6 +20,7 @@ __all__ = [
     "distributions",
     "flows",
     "nn",
+    "objectives",
     "targets",
     "set_validation",
     "transforms",

@@ -5,5 +5,16 @@ from .maf import IAF, MAF
 from .nice import NICE
 from .nsf import NSF
 from .realnvp import RealNVP
+from .residual import PlanarFlow, RadialFlow
 
-__all__ = ["IAF", "MAF", "NICE", "NSF", "Flow", "FlowDistribution", "RealNVP"]
+__all__ = [
+    "IAF",
+    "MAF",
+    "NICE",
+    "NSF",
+    "Flow",
+    "FlowDistribution",
+    "PlanarFlow",
+    "RadialFlow",
+    "RealNVP",
+]

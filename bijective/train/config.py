@@ -37,6 +37,8 @@ ARCHITECTURES: dict[str, type[flows.Flow]] = {
     "nsf": flows.NSF,
     "realnvp": flows.RealNVP,
     "nice": flows.NICE,
+    "planar": flows.PlanarFlow,
+    "radial": flows.RadialFlow,
 }
 
 
