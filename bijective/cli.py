@@ -53,7 +53,12 @@ DEMO = {
 
 
 def _print_results(results: dict) -> None:
-    line = f"{results['name']}: test NLL {results['test_nll']:.4f} nats"
+    if "kl" in results:  # variational inference
+        line = (
+            f"{results['name']}: KL(q || p) {results['kl']:.4f} +- {results['kl_stderr']:.4f} nats"
+        )
+    else:
+        line = f"{results['name']}: test NLL {results['test_nll']:.4f} nats"
     if "test_bits_per_dim" in results:
         line += f", {results['test_bits_per_dim']:.4f} bits/dim"
     line += f" (best step {results['best_step']} of {results['steps']}"
@@ -96,6 +101,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
     else:
         from . import viz
 
+        if isinstance(experiment, training.VariationalExperiment):
+            if experiment.target.features != 2:
+                raise ConfigError(f"-o {out}: PNG needs a 2-D target; use .npy")
+            viz.samples_on_target(samples, experiment.target, out)
+            print(f"{len(samples)} samples -> {out}")
+            return
         data = experiment.data
         if data.image_shape is not None:
             viz.image_grid(samples.view(-1, *data.image_shape) / (data.levels - 1), out)

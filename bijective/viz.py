@@ -79,6 +79,56 @@ def samples_2d(samples: Tensor, data: Tensor, path: Path) -> None:
     _save(figure, path)
 
 
+@torch.no_grad()
+def density_panel(
+    axis: Any, log_density: Any, view: Any, resolution: int = 200, title: str = ""
+) -> None:
+    """exp(log_density(points)) on a resolution x resolution grid over the box `view`
+    ((x0, x1), (y0, y1)), drawn on `axis` (a matplotlib Axes)."""
+    (x0, x1), (y0, y1) = view
+    xs, ys = torch.linspace(x0, x1, resolution), torch.linspace(y0, y1, resolution)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
+    density = torch.cat([log_density(chunk).cpu() for chunk in grid.split(10_000)]).exp()
+    axis.imshow(
+        density.reshape(resolution, resolution).numpy(),
+        origin="lower",
+        extent=(x0, x1, y0, y1),
+        cmap="viridis",
+        aspect="auto",
+    )
+    axis.set(title=title, xticks=[], yticks=[])
+
+
+@torch.no_grad()
+def target_fit(model: Any, target: Any, path: Path, samples: int = 20_000) -> None:
+    """A variational fit: the target density p (left), the flow's density q (middle) and a
+    histogram of q's samples (right), on the target's view box."""
+    plt = _pyplot()
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    figure, axes = plt.subplots(1, 3, figsize=(12, 4))
+    density_panel(axes[0], target.normalized_log_prob, target.view, title="target p")
+    density_panel(axes[1], lambda z: model.log_prob(z.to(device)), target.view, title="flow q")
+    points = model.sample((samples,)).cpu()
+    (x0, x1), (y0, y1) = target.view
+    axes[2].hist2d(points[:, 0].numpy(), points[:, 1].numpy(), bins=100, range=[[x0, x1], [y0, y1]])
+    axes[2].set(title="samples of q", xticks=[], yticks=[])
+    model.train(was_training)
+    _save(figure, path)
+
+
+def samples_on_target(samples: Tensor, target: Any, path: Path) -> None:
+    """Samples (n, 2) drawn over the target's density, on its view box."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    density_panel(axis, target.normalized_log_prob, target.view, title="samples on the target")
+    axis.scatter(samples[:, 0].numpy(), samples[:, 1].numpy(), s=2, color="w", alpha=0.5)
+    (x0, x1), (y0, y1) = target.view
+    axis.set(xlim=(x0, x1), ylim=(y0, y1))
+    _save(figure, path)
+
+
 def conditional_samples_2d(samples: Tensor, data: Tensor, labels: Tensor, path: Path) -> None:
     """samples (K, n, 2), one row per condition, each beside the data of that class."""
     plt = _pyplot()
@@ -93,8 +143,9 @@ def conditional_samples_2d(samples: Tensor, data: Tensor, labels: Tensor, path: 
 
 
 def training_curves(metrics_csv: Path, path: Path) -> None:
-    """Training loss per step (faint) and its moving average, and the validation NLL."""
-    from .train.metrics import read_metrics
+    """Training loss per step (faint) and its moving average, and the validation metric
+    (the metrics' fourth column: NLL, or KL(q || p) for variational inference)."""
+    from .train.metrics import METRICS, read_metrics
 
     plt = _pyplot()
     rows = read_metrics(metrics_csv)
@@ -106,9 +157,10 @@ def training_curves(metrics_csv: Path, path: Path) -> None:
         smooth = torch.nn.functional.avg_pool1d(loss[None, None], window, 1).flatten()
         axis.plot(steps, loss.numpy(), alpha=0.25, color="C0")
         axis.plot(steps[window - 1 :], smooth.numpy(), color="C0", label="train loss")
-    val = [(r["step"], r["val_nll"]) for r in rows if r["val_nll"] is not None]
+    metric = list(rows[0])[3] if rows else "val_nll"
+    val = [(r["step"], r[metric]) for r in rows if r[metric] is not None]
     if val:
-        axis.plot(*zip(*val, strict=True), "o-", color="C1", label="validation NLL")
+        axis.plot(*zip(*val, strict=True), "o-", color="C1", label=METRICS.get(metric, metric))
     if len(loss):
         low, high = float(loss.quantile(0.01)), float(loss.quantile(0.9))
         axis.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low) + 1e-6)

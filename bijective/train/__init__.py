@@ -13,6 +13,7 @@ from .config import (
 )
 from .experiment import Experiment, build, evaluate, open_run, resume, sample, train
 from .loop import Diverged, Progress, fit, learning_rate
+from .variational import VariationalExperiment
 
 __all__ = [
     "ARCHITECTURES",
@@ -24,6 +25,7 @@ __all__ = [
     "Experiment",
     "Progress",
     "TrainConfig",
+    "VariationalExperiment",
     "build",
     "dump_config",
     "evaluate",

@@ -1,7 +1,8 @@
 """Experiment configs: YAML validated into typed, frozen objects.
 
-A config has four parts: `name`, `data` (which set and how it is split and preprocessed),
-`model` (an architecture of `bj.flows` and its constructor's arguments) and `train` (the
+A config has four parts: `name`, `data` (which set and how it is split and preprocessed)
+or `target` (an unnormalized density to fit by variational inference), `model` (an
+architecture of `bj.flows` and its constructor's arguments) and `train` (the
 optimisation). A field that does not exist, a wrong type or an impossible value raises
 ConfigError with one line naming the field and what is allowed.
 """
@@ -30,6 +31,7 @@ from pydantic import (
 
 from .. import flows
 from ..data import DATASETS
+from ..targets import TARGETS
 
 ARCHITECTURES: dict[str, type[flows.Flow]] = {
     "maf": flows.MAF,
@@ -93,6 +95,43 @@ class DataConfig(Strict):
         return options
 
 
+class TargetConfig(Strict):
+    """Variational inference: fit the flow q to the unnormalized density `name` (a
+    bijective.targets built-in, with its options) by minimising E_q[log q - beta log p~]
+    on train.batch samples per step. beta rises linearly from 0.01 to 1 over the first
+    `anneal` steps (Rezende & Mohamed 2015, section 6.1); 0 means beta = 1 throughout.
+    Validation reports the exact KL(q || p) from `val_samples` draws (a fixed seed), the
+    final results from `test_samples`."""
+
+    name: str
+    features: PositiveInt | None = None
+    curvature: float | None = None
+    components: PositiveInt | None = None
+    radius: PositiveFloat | None = None
+    scale: PositiveFloat | None = None
+    anneal: NonNegativeInt = 0
+    val_samples: PositiveInt = 20_000
+    test_samples: PositiveInt = 200_000
+
+    @model_validator(mode="after")
+    def _known_target_and_options(self) -> TargetConfig:
+        if self.name not in TARGETS:
+            raise ValueError(f"name: unknown target {self.name!r}; allowed: {', '.join(TARGETS)}")
+        accepted = list(inspect.signature(TARGETS[self.name]).parameters)
+        for option in self.options():
+            if option not in accepted:
+                raise ValueError(
+                    f"{option}: target {self.name!r} has no such option; "
+                    f"its options: {', '.join(accepted) or 'none'}"
+                )
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The target's constructor options that are set."""
+        names = ("features", "curvature", "components", "radius", "scale")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
 def _architecture_config(name: str, cls: type[flows.Flow]) -> type[Strict]:
     """A config class whose fields are the constructor arguments of `cls`, typed and
     defaulted as there, except features and context, which the data set fixes."""
@@ -143,9 +182,19 @@ class TrainConfig(Strict):
 
 class Config(Strict):
     name: str
-    data: DataConfig
+    data: DataConfig | None = None
+    target: TargetConfig | None = None
     model: ModelConfig
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _data_or_target(self) -> Config:
+        if (self.data is None) == (self.target is None):
+            raise ValueError(
+                "data, target: give exactly one (data: fit a density to samples by maximum "
+                "likelihood; target: fit a flow to an unnormalized density by reverse KL)"
+            )
+        return self
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -156,7 +205,11 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 def _allowed_fields(loc: tuple[Any, ...]) -> str:
     """The fields of the section holding the unknown field at `loc`."""
-    sections: dict[Any, type[BaseModel]] = {"data": DataConfig, "train": TrainConfig}
+    sections: dict[Any, type[BaseModel]] = {
+        "data": DataConfig,
+        "target": TargetConfig,
+        "train": TrainConfig,
+    }
     if len(loc) == 1:
         cls: type[BaseModel] = Config
     elif loc[0] == "model":

@@ -1,5 +1,6 @@
 """An experiment: a config made into data and a model, trained into a run directory,
-then evaluated, sampled and plotted from it.
+then evaluated, sampled and plotted from it. A config with a `target` instead of `data`
+is a variational-inference experiment (train/variational.py), run by the same functions.
 
 A run directory holds config.yaml (the full validated config), checkpoint/ (the last
 state), best.safetensors (the best validated weights), metrics.csv, results.json and
@@ -27,6 +28,8 @@ from ..transforms import ActNorm, Compose, Logit
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, split_prefix
 from .config import ARCHITECTURES, Config, ConfigError, dump_config, load_config
 from .loop import BEST, CHECKPOINT, Progress, fit, load_model_weights
+from .variational import VariationalExperiment
+from .variational import build as build_variational
 
 CONFIG, RESULTS = "config.yaml", "results.json"
 
@@ -36,6 +39,8 @@ class Experiment:
     config: Config
     data: Dataset
     model: Flow
+
+    metric = "val_nll"
 
     @property
     def device(self) -> torch.device:
@@ -58,7 +63,7 @@ class Experiment:
             x = dequantize(x, self.data.levels, generator)
         return x.to(self.device)
 
-    def draw(self, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+    def draw(self, generator: torch.Generator, step: int) -> tuple[Tensor, Tensor | None]:
         """A training minibatch, rows drawn with replacement."""
         rows = torch.randint(len(self.data.train), (self.config.train.batch,), generator=generator)
         labels = None if self.data.train.labels is None else self.data.train.labels[rows]
@@ -72,6 +77,18 @@ class Experiment:
     def mean_nll(self, split: Split, seed: int) -> float:
         x, context = self.fixed_input(split, seed)
         return objectives.mean_nll(self.model, x, context, self.config.train.eval_batch)
+
+    def loss(self, model: Flow, batch: tuple[Tensor, Tensor | None]) -> Tensor:
+        return objectives.nll(model, *batch)
+
+    def validate(self, model: Flow) -> float:
+        return self.mean_nll(self.data.val, self.config.data.seed + 1)
+
+    def results(self, progress: Progress) -> dict:
+        return _results(self, progress)
+
+    def write_plots(self, run_dir: Path) -> None:
+        _write_plots(self, run_dir)
 
     def to_data_space(self, y: Tensor) -> Tensor:
         """Model samples back to the data's units: pixel values for discrete data, the
@@ -102,8 +119,11 @@ def build_model(config: Config, data: Dataset) -> Flow:
     return flow
 
 
-def build(config: Config) -> Experiment:
-    """Loads the data and builds the model (seeded by train.seed), writing nothing."""
+def build(config: Config) -> Experiment | VariationalExperiment:
+    """Loads the data (or the target) and builds the model (seeded by train.seed),
+    writing nothing."""
+    if config.target is not None:
+        return build_variational(config)
     data_config = config.data
     try:
         data = load(data_config.name, data_config.standardise, **data_config.loader_options())
@@ -128,20 +148,20 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, log: Any = 
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         (run_dir / CONFIG).write_text(dump_config(config))
-    val_seed = config.data.seed + 1
     progress = fit(
         experiment.model,
-        lambda model, batch: objectives.nll(model, *batch),
+        experiment.loss,
         experiment.draw,
-        lambda model: experiment.mean_nll(experiment.data.val, val_seed),
+        experiment.validate,
         config.train,
         run_dir,
         resume=resume,
         log=log,
+        metric=experiment.metric,
     )
-    results = _results(experiment, progress)
+    results = experiment.results(progress)
     (run_dir / RESULTS).write_text(json.dumps(results, indent=1))
-    write_plots(experiment, run_dir)
+    experiment.write_plots(run_dir)
     return results
 
 
@@ -151,7 +171,7 @@ def resume(run_dir: str | Path, log: Any = print) -> dict:
     return train(load_config(run_dir / CONFIG), run_dir, resume=True, log=log)
 
 
-def open_run(run_dir: str | Path) -> Experiment:
+def open_run(run_dir: str | Path) -> Experiment | VariationalExperiment:
     """A trained run: its config, data, and model holding the best weights (the last
     checkpoint's when no validation has happened yet)."""
     run_dir = Path(run_dir)
@@ -179,7 +199,7 @@ def evaluate(run_dir: str | Path) -> dict:
         progress = Progress(**state["progress"])
     except CheckpointError:
         progress = Progress()
-    results = _results(experiment, progress)
+    results = experiment.results(progress)
     (run_dir / RESULTS).write_text(json.dumps(results, indent=1))
     return results
 
@@ -212,7 +232,10 @@ def _results(experiment: Experiment, progress: Progress) -> dict:
 
 @torch.no_grad()
 def sample(
-    experiment: Experiment, n: int, temperature: float = 1.0, label: int | None = None
+    experiment: Experiment | VariationalExperiment,
+    n: int,
+    temperature: float = 1.0,
+    label: int | None = None,
 ) -> Tensor:
     """n samples in the data's units; for a conditional model, of class `label` (n per
     class when label is None)."""
@@ -225,7 +248,7 @@ def sample(
     return experiment.to_data_space(x)
 
 
-def write_plots(experiment: Experiment, run_dir: Path) -> None:
+def _write_plots(experiment: Experiment, run_dir: Path) -> None:
     from .. import viz
 
     plots = run_dir / "plots"

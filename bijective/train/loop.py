@@ -1,11 +1,12 @@
 """The training loop: minimise a loss over random minibatches, validate, keep the best
 weights, checkpoint, and resume exactly.
 
-It trains any module with any loss of a batch (a flow's NLL, a VAE's negative ELBO):
-`draw(generator)` makes a batch, `loss(model, batch)` scores it, `validate(model)` returns
-the number early stopping minimises. All randomness comes from the seeded batch generator
-and torch's global generator (dropout), and both are checkpointed, so a resumed run repeats
-the uninterrupted run's losses exactly.
+It trains any module with any loss of a batch (a flow's NLL, a VAE's negative ELBO, a
+reverse KL): `draw(generator, step)` makes the batch of a step (1-based), `loss(model,
+batch)` scores it, `validate(model)` returns the number early stopping minimises. All
+randomness comes from the seeded batch generator and torch's global generator (dropout,
+a flow's own samples), and both are checkpointed, so a resumed run repeats the
+uninterrupted run's losses exactly.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from .checkpoint import (
     split_prefix,
 )
 from .config import TrainConfig
-from .metrics import MetricsLog
+from .metrics import METRICS, MetricsLog
 
 Batch = Any
-CHECKPOINT, BEST, METRICS = "checkpoint", "best.safetensors", "metrics.csv"
+CHECKPOINT, BEST, METRICS_CSV = "checkpoint", "best.safetensors", "metrics.csv"
 
 
 class Diverged(RuntimeError):
@@ -139,22 +140,25 @@ def load_model_weights(model: nn.Module, weights: dict[str, Tensor], source: str
 def fit(
     model: nn.Module,
     loss: Callable[[nn.Module, Batch], Tensor],
-    draw: Callable[[torch.Generator], Batch],
+    draw: Callable[[torch.Generator, int], Batch],
     validate: Callable[[nn.Module], float],
     config: TrainConfig,
     run_dir: Path,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    metric: str = "val_nll",
 ) -> Progress:
     """Trains `model` in place and leaves it holding the best validated weights, which
-    are also in run_dir/best.safetensors. With `resume`, continues from run_dir/checkpoint."""
+    are also in run_dir/best.safetensors. With `resume`, continues from run_dir/checkpoint.
+    `metric` names what `validate` returns (a key of metrics.METRICS), lower is better."""
+    label = METRICS[metric].removeprefix("validation ")
     optimizer = make_optimizer(model, config)
     batches = torch.Generator().manual_seed(config.seed)
     progress = Progress()
     if resume:
         progress = restore_state(run_dir, model, optimizer, batches)
-        log(f"resuming at step {progress.step} (best validation NLL {progress.best:.4f})")
-    metrics = MetricsLog(run_dir / METRICS, progress.step if resume else None)
+        log(f"resuming at step {progress.step} (best validation {label} {progress.best:.4f})")
+    metrics = MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric)
     bar = tqdm(
         total=config.steps, initial=progress.step, disable=not sys.stderr.isatty(), unit="step"
     )
@@ -165,7 +169,7 @@ def fit(
             lr = learning_rate(config, progress.step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            value = _update(model, optimizer, loss, draw(batches), config)
+            value = _update(model, optimizer, loss, draw(batches, progress.step), config)
             if value is None:
                 progress.skipped += 1
                 progress.in_a_row += 1
@@ -182,15 +186,15 @@ def fit(
                 val = _evaluate(model, validate, progress, config, run_dir)
                 if bar.disable:  # not a terminal: plain lines
                     shown = "skipped" if value is None else f"{value:.4f}"
-                    log(f"step {progress.step}: train loss {shown}, val NLL {val:.4f}")
+                    log(f"step {progress.step}: train loss {shown}, val {label} {val:.4f}")
                 else:
-                    bar.set_postfix_str(f"val NLL {val:.4f}")
+                    bar.set_postfix_str(f"val {label} {val:.4f}")
             progress.seconds = time.perf_counter() - started
             metrics.write(
                 step=progress.step,
                 loss="" if value is None else value,
                 lr=lr,
-                val_nll="" if val is None else val,
+                **{metric: "" if val is None else val},
                 skipped=progress.skipped,
                 seconds=round(progress.seconds, 3),
             )
@@ -242,7 +246,7 @@ def _evaluate(
     if val < progress.best:
         progress.best, progress.best_step, progress.waited = val, progress.step, 0
         weights = model.state_dict()
-        save_weights(run_dir / BEST, weights, {"step": str(progress.step), "val_nll": repr(val)})
+        save_weights(run_dir / BEST, weights, {"step": str(progress.step), "validation": repr(val)})
     else:
         progress.waited += 1
         progress.stopped_early = config.patience is not None and progress.waited >= config.patience

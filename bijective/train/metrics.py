@@ -6,32 +6,40 @@ import csv
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("step", "loss", "lr", "val_nll", "skipped", "seconds")
+METRICS = {"val_nll": "validation NLL", "val_kl": "validation KL(q || p)"}
+
+
+def columns(metric: str) -> tuple[str, ...]:
+    """The CSV columns of a run validated by `metric` (a key of METRICS)."""
+    return ("step", "loss", "lr", metric, "skipped", "seconds")
 
 
 class MetricsLog:
     """Appends one row per step to `path`; resuming at `step` drops the rows past it
-    (written after the checkpoint the run resumes from)."""
+    (written after the checkpoint the run resumes from). `metric` names the validation
+    column: val_nll for density estimation, val_kl for variational inference."""
 
-    def __init__(self, path: Path, resume_step: int | None = None) -> None:
+    def __init__(self, path: Path, resume_step: int | None = None, metric: str = "val_nll") -> None:
         self.path = path
+        self.metric = metric
+        fields = columns(metric)
         rows = []
         if resume_step is not None and path.exists():
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
         with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, COLUMNS)
+            writer = csv.DictWriter(f, fields)
             writer.writeheader()
             writer.writerows(rows)
         self._file = open(path, "a", newline="")  # noqa: SIM115 (closed by close())
-        self._writer = csv.DictWriter(self._file, COLUMNS)
+        self._writer = csv.DictWriter(self._file, fields)
         self._board = _tensorboard(path.parent)
 
     def write(self, **row: Any) -> None:
         self._writer.writerow(row)
         self._file.flush()
         if self._board is not None:
-            for key in ("loss", "lr", "val_nll"):
+            for key in ("loss", "lr", self.metric):
                 if row.get(key) not in (None, ""):
                     self._board.add_scalar(key, row[key], row["step"])
 

@@ -10,7 +10,7 @@ from runs import tiny
 
 import bijective.train as T
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[2] / "configs").rglob("*.yaml"))
 
 
 def write(tmp_path: Path, raw) -> Path:
@@ -50,7 +50,7 @@ def test_overrides_set_nested_fields_parsed_as_yaml(tmp_path) -> None:
         ("data.name=mnsit", "data.name: unknown data set 'mnsit'; allowed: moons"),
         ("data.data_dir=/x", "data.data_dir: data set 'moons' has no such option"),
         ("data.logit=0.5", "data.logit: Input should be less than 0.5"),
-        ("extra=1", "extra: unknown field; allowed: name, data, model, train"),
+        ("extra=1", "extra: unknown field; allowed: name, data, target, model, train"),
     ],
 )
 def test_each_bad_field_is_one_line_naming_it(tmp_path, override: str, message: str) -> None:
@@ -86,6 +86,10 @@ def test_model_config_fields_are_the_architecture_constructor_arguments() -> Non
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_shipped_config_validates_and_builds(path: Path) -> None:
     config = T.load_config(path)
+    assert config.name == path.stem
+    if config.target is not None:
+        assert T.build(config).model.event_shape == (config.target.features or 2,)
+        return
     if config.data.data_dir is None and config.data.name in (
         "power",
         "gas",

@@ -82,7 +82,7 @@ def quadratic_fit(tmp_path, bad_steps: set[int], **train):
     progress = T.fit(
         model,
         loss,
-        lambda g: None,
+        lambda g, step: None,
         lambda m: float((m.w.detach() - 1) ** 2),
         config,
         tmp_path,
@@ -123,7 +123,9 @@ def test_early_stopping_keeps_the_best_validated_weights(tmp_path) -> None:
         return value
 
     config = T.TrainConfig(steps=100, eval_every=2, patience=3, lr=0.01)
-    progress = T.fit(model, loss, lambda g: None, validate, config, tmp_path, log=lambda _: None)
+    progress = T.fit(
+        model, loss, lambda g, step: None, validate, config, tmp_path, log=lambda _: None
+    )
     assert progress.stopped_early and progress.step == 10 and progress.best_step == 4
     assert model.w.item() == snapshots[1.0]
 
