@@ -20,6 +20,45 @@ from .base import Transform
 from .roots import increasing_root
 
 
+def planar_u_hat(u: Tensor, w: Tensor) -> Tensor:
+    """u_hat = u + (softplus(w^T u) - 1 - w^T u) w / ||w||^2, so w^T u_hat > -1 and the map
+    y + u_hat tanh(w^T y + b) is invertible. u, w (..., D), batched or per map."""
+    wu = (w * u).sum(-1, keepdim=True)
+    norm = (w * w).sum(-1, keepdim=True).clamp_min(1e-12)
+    return u + (F.softplus(wu) - 1 - wu) * w / norm
+
+
+def radial_parameters(alpha_raw: Tensor, beta_raw: Tensor) -> tuple[Tensor, Tensor]:
+    """alpha = softplus(a') > 0 and beta = softplus(b') - alpha >= -alpha: an invertible
+    radial map."""
+    alpha = F.softplus(alpha_raw)
+    return alpha, F.softplus(beta_raw) - alpha
+
+
+def radial_ladj(r: Tensor, alpha: Tensor, beta: Tensor, features: int) -> Tensor:
+    """log|det| of the radial map at radius r: (D - 1) log(1 + beta h) + log(1 + beta alpha h^2),
+    h = 1 / (alpha + r)."""
+    h = 1 / (alpha + r)
+    return (features - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h * h)
+
+
+def householder_product(vectors: Tensor) -> Tensor:
+    """Q = H_1 H_2 ... H_k, H_i = I - 2 v_i v_i^T / ||v_i||^2, orthogonal; vectors
+    (..., k, D) -> Q (..., D, D)."""
+    d = vectors.shape[-1]
+    q = torch.eye(d, dtype=vectors.dtype, device=vectors.device).expand(*vectors.shape[:-2], d, d)
+    for v in vectors.unbind(-2):
+        qv = (q @ v[..., None]) * (2 / (v * v).sum(-1))[..., None, None]
+        q = q - qv @ v[..., None, :]
+    return q
+
+
+def triangular(raw: Tensor) -> Tensor:
+    """An upper triangular matrix with diagonal tanh(raw_ii) (so |r_ii| < 1): the R and R~
+    of a Sylvester map; raw (..., M, M)."""
+    return raw.triu(1) + torch.diag_embed(torch.tanh(raw.diagonal(dim1=-2, dim2=-1)))
+
+
 class Planar(Transform):
     """K = `layers` planar maps in sequence (Rezende & Mohamed 2015, arXiv:1505.05770):
     z = f_K o ... o f_1 (x), f_k(y) = y + u_hat_k tanh(w_k^T y + b_k).
@@ -48,9 +87,7 @@ class Planar(Transform):
 
     def u_hat(self) -> Tensor:
         """The constrained u of every map, (K, D)."""
-        wu = (self.w * self.u).sum(-1, keepdim=True)
-        norm = (self.w * self.w).sum(-1, keepdim=True).clamp_min(1e-12)
-        return self.u + (F.softplus(wu) - 1 - wu) * self.w / norm
+        return planar_u_hat(self.u, self.w)
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         u_hat = self.u_hat()
@@ -105,13 +142,10 @@ class Radial(Transform):
         self.beta_raw = nn.Parameter(torch.zeros(()))
 
     def _alpha_beta(self) -> tuple[Tensor, Tensor]:
-        alpha = F.softplus(self.alpha_raw)
-        return alpha, F.softplus(self.beta_raw) - alpha
+        return radial_parameters(self.alpha_raw, self.beta_raw)
 
     def _ladj(self, r: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
-        h = 1 / (alpha + r)
-        d = self.event_shape[0]
-        return (d - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h * h)
+        return radial_ladj(r, alpha, beta, self.event_shape[0])
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         alpha, beta = self._alpha_beta()
@@ -183,18 +217,12 @@ class Sylvester(Transform):
         """Q, shape (D, M), with Q^T Q = I."""
         if self.q == "orthogonal":
             return torch.linalg.qr(self.q_raw).Q
-        q = self.eye
         if self.q == "householder":
-            for v in self.reflections:
-                q = q - (2 / (v @ v)) * torch.outer(q @ v, v)
-        return q
-
-    @staticmethod
-    def _triangular(raw: Tensor) -> Tensor:
-        return raw.triu(1) + torch.diag(torch.tanh(raw.diagonal()))
+            return householder_product(self.reflections)
+        return self.eye
 
     def _parts(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        r, rt = self._triangular(self.r), self._triangular(self.r_tilde)
+        r, rt = triangular(self.r), triangular(self.r_tilde)
         return self.orthonormal(), r, rt, r.diagonal() * rt.diagonal()
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
