@@ -127,3 +127,25 @@ def test_kl_divergence_is_exact_for_a_gaussian_pair():
         z, log_q = flow.sample_and_log_prob((200_000,))
         spread = float((log_q - target(z)).std()) / math.sqrt(200_000)
     assert stderr == pytest.approx(spread, rel=0.05)
+
+
+def test_distillation_a_student_iaf_approaches_a_teacher_maf():
+    """A trained flow is a normalised target (log Z = 0): KL(teacher || teacher) is 0 and
+    an IAF student fitted by reverse KL to a random MAF teacher ends close to it."""
+    torch.manual_seed(0)
+    teacher = bj.flows.MAF(2, transforms=2, hidden=(16, 16))
+    for p in teacher.parameters():
+        p.data.add_(0.3 * torch.randn_like(p))
+        p.requires_grad_(False)
+    target = targets.FromCallable(teacher.log_prob, 2, log_normalizer=0.0)
+    assert objectives.kl_divergence(teacher, target, n=2000) == pytest.approx((0, 0), abs=1e-9)
+    student = bj.flows.IAF(2, transforms=3, hidden=(32, 32))
+    before = objectives.kl_divergence(student, target, n=20_000)[0]
+    optimizer = torch.optim.Adam(student.parameters(), lr=3e-3)
+    for _ in range(300):
+        loss = objectives.reverse_kl(student, target, 256)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after, stderr = objectives.kl_divergence(student, target, n=20_000)
+    assert after < 0.1 * before and after < 0.05, (before, after, stderr)

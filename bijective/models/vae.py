@@ -83,10 +83,13 @@ class VAE(nn.Module):
         return torch.logsumexp(torch.stack(parts), 0) - math.log(samples)
 
     @torch.no_grad()
-    def sample(self, shape: Sequence[int] | int = (), mean: bool = False) -> Tensor:
-        """x ~ p(x | z), z ~ p(z); with `mean`, the Bernoulli means instead: (*shape, D)."""
+    def sample(
+        self, shape: Sequence[int] | int = (), temperature: float = 1.0, mean: bool = False
+    ) -> Tensor:
+        """x ~ p(x | z), z ~ N(0, T^2 I) at temperature T; with `mean`, the Bernoulli means
+        instead of binary draws: (*shape, D)."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         anchor = self.decoder.net[0].weight
-        z = torch.randn(*shape, self.latent, dtype=anchor.dtype, device=anchor.device)
+        z = temperature * torch.randn(*shape, self.latent, dtype=anchor.dtype, device=anchor.device)
         probs = torch.sigmoid(self.decoder(z))
         return probs if mean else torch.bernoulli(probs)

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from .. import flows
+from .. import flows, models
 from ..data import DATASETS
 from ..targets import TARGETS
 
@@ -143,13 +143,14 @@ def _architecture_config(name: str, cls: type[flows.Flow]) -> type[Strict]:
         hint = hints[parameter.name]
         if typing.get_origin(hint) is Sequence:  # YAML lists: hidden = [128, 128]
             hint = tuple[PositiveInt, ...]
-        elif hint is int:
-            hint = PositiveInt
+        elif hint is int:  # counts: positive, or non-negative where 0 is the default
+            hint = NonNegativeInt if parameter.default == 0 else PositiveInt
         fields[parameter.name] = (hint, parameter.default)
     return create_model(f"{cls.__name__}Config", __base__=Strict, **fields)
 
 
 MODEL_CONFIGS = {name: _architecture_config(name, cls) for name, cls in ARCHITECTURES.items()}
+MODEL_CONFIGS["vae"] = _architecture_config("vae", models.VAE)  # fitted by the ELBO
 ModelConfig = Annotated[
     typing.Union[tuple(MODEL_CONFIGS.values())],  # noqa: UP007 (a union built at runtime)
     Field(discriminator="name"),
@@ -161,7 +162,8 @@ class TrainConfig(Strict):
     from a seeded generator), Adam or AdamW, linear warm-up over `warmup` steps then a
     constant or cosine-annealed learning rate, gradient-norm clipping, validation every
     `eval_every` steps keeping the best weights, early stopping after `patience`
-    evaluations without improvement, a checkpoint every `checkpoint_every` steps."""
+    evaluations without improvement, a checkpoint every `checkpoint_every` steps.
+    A VAE's test log-likelihood uses `importance_samples` posterior draws per example."""
 
     steps: PositiveInt = 2000
     batch: PositiveInt = 512
@@ -176,6 +178,7 @@ class TrainConfig(Strict):
     checkpoint_every: PositiveInt = 500
     eval_batch: PositiveInt = 4096
     max_skipped: PositiveInt = 50
+    importance_samples: PositiveInt = 1000
     seed: int = 0
     device: str = "cpu"
 

@@ -27,6 +27,8 @@ from ..flows import Flow
 from ..transforms import ActNorm, Compose, Logit
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, split_prefix
 from .config import ARCHITECTURES, Config, ConfigError, dump_config, load_config
+from .latent import LatentExperiment
+from .latent import build as build_latent
 from .loop import BEST, CHECKPOINT, Progress, fit, load_model_weights
 from .variational import VariationalExperiment
 from .variational import build as build_variational
@@ -119,7 +121,7 @@ def build_model(config: Config, data: Dataset) -> Flow:
     return flow
 
 
-def build(config: Config) -> Experiment | VariationalExperiment:
+def build(config: Config) -> Experiment | VariationalExperiment | LatentExperiment:
     """Loads the data (or the target) and builds the model (seeded by train.seed),
     writing nothing."""
     if config.target is not None:
@@ -129,6 +131,8 @@ def build(config: Config) -> Experiment | VariationalExperiment:
         data = load(data_config.name, data_config.standardise, **data_config.loader_options())
     except ValueError as error:  # a missing data_dir, a corrupt file, NaN in the data
         raise ConfigError(f"data: {error}") from None
+    if config.model.name == "vae":
+        return build_latent(config, data)
     torch.manual_seed(config.train.seed)
     model = build_model(config, data).to(config.train.device)
     return Experiment(config, data, model)
@@ -171,7 +175,7 @@ def resume(run_dir: str | Path, log: Any = print) -> dict:
     return train(load_config(run_dir / CONFIG), run_dir, resume=True, log=log)
 
 
-def open_run(run_dir: str | Path) -> Experiment | VariationalExperiment:
+def open_run(run_dir: str | Path) -> Experiment | VariationalExperiment | LatentExperiment:
     """A trained run: its config, data, and model holding the best weights (the last
     checkpoint's when no validation has happened yet)."""
     run_dir = Path(run_dir)
@@ -232,7 +236,7 @@ def _results(experiment: Experiment, progress: Progress) -> dict:
 
 @torch.no_grad()
 def sample(
-    experiment: Experiment | VariationalExperiment,
+    experiment: Experiment | VariationalExperiment | LatentExperiment,
     n: int,
     temperature: float = 1.0,
     label: int | None = None,

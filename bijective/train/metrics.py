@@ -6,7 +6,11 @@ import csv
 from pathlib import Path
 from typing import Any
 
-METRICS = {"val_nll": "validation NLL", "val_kl": "validation KL(q || p)"}
+METRICS = {
+    "val_nll": "validation NLL",
+    "val_kl": "validation KL(q || p)",
+    "val_neg_elbo": "validation -ELBO",
+}
 
 
 def columns(metric: str) -> tuple[str, ...]:

@@ -97,6 +97,8 @@ class VariationalExperiment:
 
 def build(config: Config) -> VariationalExperiment:
     """The target and the configured flow on its dimension (seeded by train.seed)."""
+    if config.model.name not in ARCHITECTURES:
+        raise ConfigError(f"model.name: a target is fitted by a flow, not {config.model.name!r}")
     target = get(config.target.name, **config.target.options())
     torch.manual_seed(config.train.seed)
     options = config.model.model_dump(exclude={"name"})
