@@ -130,8 +130,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_list(_: argparse.Namespace) -> None:
+    from .models import VAE
+    from .targets import TARGETS
+
     print("architectures (model.name, with their options):")
-    for name, cls in ARCHITECTURES.items():
+    for name, cls in {**ARCHITECTURES, "vae": VAE}.items():
         options = [
             p
             for p in inspect.signature(cls.__init__).parameters
@@ -145,6 +148,10 @@ def cmd_list(_: argparse.Namespace) -> None:
     print("data sets (data.name, with their options):")
     for name, source in DATASETS.items():
         print(f"  {name:14s} {source.description}; options: {', '.join(source.options) or 'none'}")
+    print("targets for variational inference (target.name, with their options):")
+    for name, cls in TARGETS.items():
+        options = ", ".join(inspect.signature(cls).parameters) or "none"
+        print(f"  {name:10s} {cls.description}; options: {options}")
 
 
 def parser() -> argparse.ArgumentParser:

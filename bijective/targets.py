@@ -49,6 +49,7 @@ class Target:
 
     features: int = 2
     bounds: Box = ((-4.0, 4.0), (-4.0, 4.0))
+    description = "an unnormalized density"
     _closed_form: float | None = None
 
     @property
@@ -157,6 +158,8 @@ class U1(_Energy):
     - ln(exp(-((z1 - 2) / 0.6)^2 / 2) + exp(-((z1 + 2) / 0.6)^2 / 2)):
     a ring of radius 2 with two modes on the z1 axis."""
 
+    description = "Rezende & Mohamed's U1: a ring with two modes"
+
     bounds = ((-6.0, 6.0), (-6.0, 6.0))
 
     def energy(self, z1: Tensor, z2: Tensor) -> Tensor:
@@ -168,6 +171,8 @@ class U1(_Energy):
 class U2(_Energy):
     """U2 = ((z2 - w1) / 0.4)^2 / 2, w1 = sin(2 pi z1 / 4): a sine wave (walled at |z1| = 4)."""
 
+    description = "Rezende & Mohamed's U2: a sine wave"
+
     bounds = ((-6.0, 6.0), (-6.0, 6.0))
 
     def energy(self, z1: Tensor, z2: Tensor) -> Tensor:
@@ -177,6 +182,8 @@ class U2(_Energy):
 class U3(_Energy):
     """U3 = -ln(exp(-((z2 - w1) / 0.35)^2 / 2) + exp(-((z2 - w1 + w2) / 0.35)^2 / 2)),
     w2 = 3 exp(-((z1 - 1) / 0.6)^2 / 2): the wave splitting in two around z1 = 1."""
+
+    description = "Rezende & Mohamed's U3: a wave splitting in two"
 
     bounds = ((-6.0, 6.0), (-9.0, 5.0))
 
@@ -190,6 +197,8 @@ class U4(_Energy):
     """U4 = -ln(exp(-((z2 - w1) / 0.4)^2 / 2) + exp(-((z2 - w1 + w3) / 0.35)^2 / 2)),
     w3 = 3 sigmoid((z1 - 1) / 0.3): the wave and a shifted copy for z1 > 1."""
 
+    description = "Rezende & Mohamed's U4: a wave and a shifted copy"
+
     bounds = ((-6.0, 6.0), (-9.0, 5.0))
 
     def energy(self, z1: Tensor, z2: Tensor) -> Tensor:
@@ -202,6 +211,8 @@ class Banana(Target):
     """A twisted Gaussian (Haario et al. 1999): z1 ~ N(0, 2^2), z2 | z1 ~ N(b (z1^2 - 4), 1),
     log p~ = -(z1 / 2)^2 / 2 - (z2 - b (z1^2 - 4))^2 / 2. The shear is volume preserving,
     so Z = 2 pi * 2."""
+
+    description = "a twisted Gaussian"
 
     def __init__(self, curvature: float = 0.5) -> None:
         self.curvature = curvature
@@ -223,6 +234,8 @@ class Funnel(Target):
     log p~ = -v^2 / 18 - (v (D - 1) + e^-v sum_i z_i^2) / 2, so
     Z = sqrt(2 pi 9) (2 pi)^((D - 1) / 2). Its neck is narrow where v is very negative:
     a hard target for a flow."""
+
+    description = "Neal's funnel"
 
     def __init__(self, features: int = 2) -> None:
         if features < 2:
@@ -246,6 +259,8 @@ class Ring(Target):
     """A ring of `components` Gaussians of scale `scale` equally spaced on a circle of
     `radius`: log p~ = logsumexp_k(-||z - mu_k||^2 / (2 scale^2)), Z = K 2 pi scale^2.
     Separated modes: reverse KL tends to find only some of them."""
+
+    description = "a ring of Gaussians"
 
     def __init__(self, components: int = 8, radius: float = 4.0, scale: float = 0.5) -> None:
         self.components, self.radius, self.scale = components, radius, scale
