@@ -112,21 +112,19 @@ class SylvesterPosterior(Posterior):
         self.vectors = nn.Linear(hidden, steps * reflections * latent)
 
     def flow(self, z: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        batch, m, k_ = h.shape[:-1], self.latent, self.steps
-        r = triangular(self.r(h).view(*batch, k_, m, m))
-        rt = triangular(self.r_tilde(h).view(*batch, k_, m, m))
-        b = self.b(h).view(*batch, k_, m)
-        q = householder_product(self.vectors(h).view(*batch, k_, self.reflections, m))
+        batch, m, steps = h.shape[:-1], self.latent, self.steps
+        r = triangular(self.r(h).view(*batch, steps, m, m))
+        rt = triangular(self.r_tilde(h).view(*batch, steps, m, m))
+        b = self.b(h).view(*batch, steps, m)
+        q = householder_product(self.vectors(h).view(*batch, steps, self.reflections, m))
+        # Rows: z Q R~^T is (R~ Q^T z)^T and h R^T Q^T is (Q R h)^T; both products per step.
+        into, out = q @ rt.mT, r.mT @ q.mT
+        diag = r.diagonal(dim1=-2, dim2=-1) * rt.diagonal(dim1=-2, dim2=-1)  # (N, K, M)
         ladj = 0
-        for k in range(k_):
-            v = (z[..., None, :] @ q[..., k, :, :])[..., 0, :]  # Q^T z
-            a = torch.tanh((v[..., None, :] @ rt[..., k, :, :].mT)[..., 0, :] + b[..., k, :])
-            step = (a[..., None, :] @ r[..., k, :, :].mT @ q[..., k, :, :].mT)[..., 0, :]
-            z = z + step
-            diag = r[..., k, :, :].diagonal(dim1=-2, dim2=-1) * rt[..., k, :, :].diagonal(
-                dim1=-2, dim2=-1
-            )
-            ladj = ladj + torch.log1p(diag * (1 - a * a)).sum(-1)
+        for k in range(steps):
+            a = torch.tanh(torch.einsum("...nl,nlm->...nm", z, into[:, k]) + b[:, k])
+            z = z + torch.einsum("...nl,nlm->...nm", a, out[:, k])
+            ladj = ladj + torch.log1p(diag[:, k] * (1 - a * a)).sum(-1)
         return z, ladj
 
 
