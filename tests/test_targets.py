@@ -47,7 +47,7 @@ def test_the_wall_confines_z1(name):
     assert float(target.log_prob(inside)) == pytest.approx(-table_1(name, 3.9, 0.0), abs=1e-12)
 
 
-@pytest.mark.parametrize("name", ["u1", "u2", "u3", "u4", "banana", "ring"])
+@pytest.mark.parametrize("name", ["u1", "u2", "u3", "u4"])
 def test_log_normalizer_is_converged_in_grid_and_box(name):
     """A finer grid and a wider box give the same log Z: the box holds the mass and
     the grid resolves it."""
@@ -69,7 +69,7 @@ def test_u1_normalizer_value():
 def test_closed_form_normalizers_match_quadrature(name):
     target = targets.get(name)
     assert target._closed_form is not None
-    quadrature = grid_log_normalizer(target.log_prob, target.bounds, points=3001)
+    quadrature = grid_log_normalizer(target.log_prob, target.bounds)
     assert target.log_normalizer == pytest.approx(quadrature, abs=1e-6)
 
 
