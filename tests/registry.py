@@ -47,6 +47,7 @@ class Case:
     grid: int = 1200  # points per dimension in 2-D (even: a kink at 0 falls mid-cell)
     scale: float = 0.5  # std of the random perturbation added to every parameter
     train_eval_agree: bool = True
+    latent_shape: tuple[int, ...] | None = None  # when the transform changes the shape
 
     def __str__(self) -> str:
         return self.name
@@ -61,6 +62,18 @@ def _compose_2d() -> T.Transform:
         T.Planar(2),
         T.AffineCoupling(2, ~m, hidden=(16,)),
     )
+
+
+def _multiscale(prior: str) -> T.Transform:
+    """Two levels on 2x4x4: squeeze -> 8x2x2, a coupling; factor out 4 channels; then a
+    1x1 convolution and a coupling on 4x2x2."""
+    first = T.Compose(
+        T.Squeeze((2, 4, 4)), T.ConvCoupling(masks.channel((8, 2, 2)), channels=8, blocks=1)
+    )
+    second = T.Compose(
+        T.Conv1x1((4, 2, 2)), T.ConvCoupling(masks.checkerboard((4, 2, 2)), channels=8, blocks=1)
+    )
+    return T.MultiScale([first, second], prior=prior, channels=8, blocks=1)
 
 
 # The image of [0, 1] under Logit(alpha=0.05), widened by 1e-9 so rounding keeps the grid inside.
@@ -246,6 +259,36 @@ CASES: list[Case] = [
         lambda: T.AffineCoupling(3, masks.alternating(3), context=2).inv,
         (3,),
         context=2,
+    ),
+    # images (C, H, W)
+    Case("squeeze-2x4x4", lambda: T.Squeeze((2, 4, 4)), (2, 4, 4), latent_shape=(8, 2, 2)),
+    Case("conv1x1-lu-3x2x2", lambda: T.Conv1x1((3, 2, 2)), (3, 2, 2)),
+    Case("conv1x1-plain-3x2x2", lambda: T.Conv1x1((3, 2, 2), lu=False), (3, 2, 2), scale=0.3),
+    Case(
+        "conv-coupling-affine-checkerboard-2x4x4",
+        lambda: T.ConvCoupling(masks.checkerboard((2, 4, 4)), channels=8, blocks=1),
+        (2, 4, 4),
+        scale=0.1,
+    ),
+    Case(
+        "conv-coupling-additive-channel-2x4x4",
+        lambda: T.ConvCoupling(masks.channel((2, 4, 4)), "additive", channels=8, blocks=1),
+        (2, 4, 4),
+        scale=0.1,
+    ),
+    Case(
+        "multiscale-learned-2x4x4",
+        lambda: _multiscale("learned"),
+        (2, 4, 4),
+        latent_shape=(32,),
+        scale=0.1,
+    ),
+    Case(
+        "multiscale-standard-2x4x4",
+        lambda: _multiscale("standard"),
+        (2, 4, 4),
+        latent_shape=(32,),
+        scale=0.1,
     ),
 ]
 

@@ -5,6 +5,7 @@ from .autoregressive import Autoregressive
 from .base import Compose, Inverse, Transform
 from .coupling import AdditiveCoupling, AffineCoupling, Coupling
 from .elementwise import Affine, Elementwise, Exp, LeakyReLU, Logit, Sigmoid, Softplus, Tanh
+from .image import Conv1x1, ConvCoupling, MultiScale, Squeeze
 from .linear import LULinear, Permutation
 from .normalization import ActNorm, BatchNorm
 from .residual import Planar, Radial, Sylvester
@@ -21,12 +22,15 @@ __all__ = [
     "Autoregressive",
     "BatchNorm",
     "Compose",
+    "Conv1x1",
+    "ConvCoupling",
     "Coupling",
     "Elementwise",
     "Exp",
     "Inverse",
     "LULinear",
     "LeakyReLU",
+    "MultiScale",
     "Logit",
     "Permutation",
     "Planar",
@@ -34,6 +38,7 @@ __all__ = [
     "Sigmoid",
     "Softplus",
     "SplineTransformer",
+    "Squeeze",
     "Sylvester",
     "Tanh",
     "Transform",

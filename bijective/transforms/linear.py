@@ -47,6 +47,20 @@ class Permutation(Transform):
         return x, z.new_zeros(()).expand(z.shape[:-1])
 
 
+def lu_factors(
+    lower: Tensor, upper: Tensor, sign_s: Tensor, log_abs_s: Tensor
+) -> tuple[Tensor, Tensor]:
+    """L (unit lower triangular) and U + diag(sign_s exp(log_abs_s)) from free matrices."""
+    eye = torch.eye(lower.shape[-1], dtype=lower.dtype, device=lower.device)
+    return lower.tril(-1) + eye, upper.triu(1) + torch.diag(sign_s * log_abs_s.exp())
+
+
+def lu_weight(p: Tensor, lower: Tensor, upper: Tensor, sign_s: Tensor, log_abs_s: Tensor) -> Tensor:
+    """W = P L (U + diag(s)), the LU-parameterised matrix of LULinear and Conv1x1."""
+    lower, upper = lu_factors(lower, upper, sign_s, log_abs_s)
+    return p @ lower @ upper
+
+
 class LULinear(Transform):
     """z = W x + b with W = P L (U + diag(s)) (Kingma & Dhariwal 2018, Glow, arXiv:1807.03039).
 
@@ -67,17 +81,13 @@ class LULinear(Transform):
         self.upper = nn.Parameter(upper.triu(1))
         self.log_abs_s = nn.Parameter(s.abs().log())
         self.bias = nn.Parameter(torch.zeros(features))
-        self.register_buffer("eye", torch.eye(features), persistent=False)
 
     def _factors(self) -> tuple[Tensor, Tensor]:
-        lower = self.lower.tril(-1) + self.eye
-        upper = self.upper.triu(1) + torch.diag(self.sign_s * self.log_abs_s.exp())
-        return lower, upper
+        return lu_factors(self.lower, self.upper, self.sign_s, self.log_abs_s)
 
     def weight(self) -> Tensor:
         """The matrix W = P L U."""
-        lower, upper = self._factors()
-        return self.p @ lower @ upper
+        return lu_weight(self.p, self.lower, self.upper, self.sign_s, self.log_abs_s)
 
     def _ladj(self, x: Tensor, sign: float) -> Tensor:
         return (sign * self.log_abs_s.sum()).expand(x.shape[:-1])

@@ -1,0 +1,203 @@
+"""Transforms of images (C, H, W): squeeze, invertible 1x1 convolutions, convolutional
+couplings, and the multi-scale architecture with factor-out (Dinh et al. 2017, RealNVP,
+arXiv:1605.08803; Kingma & Dhariwal 2018, Glow, arXiv:1807.03039)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.conv import MaskedConvConditioner
+from ..validation import Shape
+from .base import Transform, batch_shape
+from .coupling import Coupling
+from .linear import lu_weight
+from .masks import _image, channel
+from .transformers import AdditiveTransformer, AffineTransformer
+
+
+class Squeeze(Transform):
+    """Space to depth: (C, H, W) -> (4C, H/2, W/2); each 2x2 block of a channel becomes 4
+    channels (channel c * 4 + 2i + j holds pixel (2h + i, 2w + j) of channel c). A
+    permutation: ladj = 0."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        c, h, w = _image(shape)
+        if h % 2 or w % 2:
+            raise ValueError(f"Squeeze: expected even height and width; got {(c, h, w)}")
+        self.event_shape = (c, h, w)
+
+    @property
+    def latent_shape(self) -> Shape:
+        c, h, w = self.event_shape
+        return (4 * c, h // 2, w // 2)
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        c, h, w = self.event_shape
+        batch = batch_shape(x, 3)
+        y = x.reshape(*batch, c, h // 2, 2, w // 2, 2)
+        n = len(batch)
+        y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+        return y.reshape(*batch, *self.latent_shape), x.new_zeros(batch)
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        c, h, w = self.event_shape
+        batch = batch_shape(z, 3)
+        y = z.reshape(*batch, c, 2, 2, h // 2, w // 2)
+        n = len(batch)
+        y = y.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+        return y.reshape(*batch, c, h, w), z.new_zeros(batch)
+
+
+class Conv1x1(Transform):
+    """Glow's invertible 1x1 convolution: z[:, h, w] = W x[:, h, w] at every pixel, with
+    ladj = H W log|det W|. `lu=False` learns W itself (log|det| by slogdet, O(C^3));
+    `lu=True` learns W = P L (U + diag(s)) (P fixed), so log|det W| = sum log|s|.
+    Initialised from a random rotation (ladj 0 at the start)."""
+
+    def __init__(
+        self, shape: Sequence[int], lu: bool = True, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__()
+        c, h, w = _image(shape)
+        self.event_shape = (c, h, w)
+        self.pixels = h * w
+        self.lu = lu
+        rotation = torch.linalg.qr(torch.randn(c, c, generator=generator))[0]
+        if lu:
+            p, lower, upper = torch.linalg.lu(rotation)
+            s = upper.diagonal()
+            self.register_buffer("p", p)
+            self.register_buffer("sign_s", s.sign())
+            self.lower = nn.Parameter(lower.tril(-1))
+            self.upper = nn.Parameter(upper.triu(1))
+            self.log_abs_s = nn.Parameter(s.abs().log())
+        else:
+            self.weight = nn.Parameter(rotation)
+
+    def matrix(self) -> Tensor:
+        """W, (C, C)."""
+        if self.lu:
+            return lu_weight(self.p, self.lower, self.upper, self.sign_s, self.log_abs_s)
+        return self.weight
+
+    def _log_abs_det(self) -> Tensor:
+        return self.log_abs_s.sum() if self.lu else torch.linalg.slogdet(self.weight)[1]
+
+    def _mix(self, x: Tensor, matrix: Tensor, sign: float) -> tuple[Tensor, Tensor]:
+        z = torch.einsum("dc,...chw->...dhw", matrix, x)
+        ladj = (sign * self.pixels * self._log_abs_det()).expand(batch_shape(x, 3))
+        return z, ladj
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        return self._mix(x, self.matrix(), 1.0)
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        return self._mix(z, torch.linalg.inv(self.matrix()), -1.0)
+
+
+class ConvCoupling(Coupling):
+    """A coupling on images whose conditioner is a ResNet (`channels` wide, `blocks`
+    residual blocks, last layer zero-initialised): the kept part, with the mask as an
+    extra channel, predicts the changed part's parameters. `kind` 'affine' (RealNVP,
+    Glow; log-scale soft-clamped at `clamp`) or 'additive' (NICE); `mask` from
+    masks.checkerboard or masks.channel."""
+
+    def __init__(
+        self,
+        mask: Tensor,
+        kind: str = "affine",
+        channels: int = 64,
+        blocks: int = 2,
+        clamp: float = 5.0,
+    ) -> None:
+        if kind not in ("affine", "additive"):
+            raise ValueError(f"ConvCoupling: expected kind 'affine' or 'additive'; got {kind!r}")
+        transformer = AffineTransformer(clamp) if kind == "affine" else AdditiveTransformer()
+        _image(tuple(mask.shape))
+        conditioner = MaskedConvConditioner(mask, transformer.params, channels, blocks)
+        super().__init__(mask, transformer, conditioner)
+
+
+class MultiScale(Transform):
+    """The multi-scale architecture: `levels` transforms run in turn; after every level but
+    the last, half the channels are factored out. They leave the flow and are scored by
+    the base at once (the latent is the flat concatenation of every factored-out part and
+    the last level's output, so base = StandardNormal(C H W)).
+
+    With `prior='learned'` (Glow), before each split an affine ConvCoupling on a channel
+    mask maps the leaving half z2 to (z2 - mu(z1)) / sigma(z1): scoring that with N(0, I)
+    is scoring z2 with the learned prior N(mu(z1), sigma(z1)^2) (zero-initialised:
+    N(0, I) at the start). `prior='standard'` scores z2 with N(0, I) directly.
+    x (*batch, C, H, W) -> z (*batch, C H W); ladj the sum over levels and priors.
+    """
+
+    def __init__(
+        self,
+        levels: Sequence[Transform],
+        prior: str = "learned",
+        channels: int = 64,
+        blocks: int = 2,
+    ) -> None:
+        super().__init__()
+        if prior not in ("learned", "standard"):
+            raise ValueError(f"MultiScale: expected prior 'learned' or 'standard'; got {prior!r}")
+        self.levels = nn.ModuleList(levels)
+        self.event_shape = levels[0].event_shape
+        shapes, priors = [], []
+        for i, level in enumerate(levels):
+            shape = level.latent_shape
+            if i + 1 < len(levels):
+                if shape[0] % 2:
+                    raise ValueError(f"MultiScale: level {i} outputs {shape}: odd channels")
+                nxt = levels[i + 1].event_shape
+                if nxt != (shape[0] // 2, *shape[1:]):
+                    raise ValueError(
+                        f"MultiScale: level {i} outputs {shape}, so level {i + 1} must take "
+                        f"{(shape[0] // 2, *shape[1:])}; it takes {nxt}"
+                    )
+                if prior == "learned":
+                    priors.append(ConvCoupling(channel(shape), "affine", channels, blocks))
+            shapes.append(shape)
+        self.priors = nn.ModuleList(priors)
+        self.shapes = shapes
+        self.sizes = [s[0] // 2 * s[1] * s[2] for s in shapes[:-1]] + [math.prod(shapes[-1])]
+
+    @property
+    def latent_shape(self) -> Shape:
+        return (sum(self.sizes),)
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        batch = batch_shape(x, 3)
+        parts, ladj = [], x.new_zeros(batch)
+        for i, level in enumerate(self.levels):
+            x, term = level._forward(x, context)
+            ladj = ladj + term
+            if i + 1 < len(self.levels):
+                if self.priors:
+                    x, term = self.priors[i]._forward(x, context)
+                    ladj = ladj + term
+                x, leaving = x.chunk(2, dim=-3)
+                parts.append(leaving.reshape(*batch, -1))
+        parts.append(x.reshape(*batch, -1))
+        return torch.cat(parts, -1), ladj
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        batch = z.shape[:-1]
+        parts = list(z.split(self.sizes, -1))
+        x = parts[-1].reshape(*batch, *self.shapes[-1])
+        ladj = z.new_zeros(batch)
+        for i in reversed(range(len(self.levels))):
+            if i + 1 < len(self.levels):
+                c, h, w = self.shapes[i]
+                x = torch.cat([x, parts[i].reshape(*batch, c // 2, h, w)], -3)
+                if self.priors:
+                    x, term = self.priors[i]._inverse(x, context)
+                    ladj = ladj + term
+            x, term = self.levels[i]._inverse(x, context)
+            ladj = ladj + term
+        return x, ladj
