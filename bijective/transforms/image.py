@@ -14,7 +14,7 @@ from ..nn.conv import MaskedConvConditioner
 from ..validation import Shape
 from .base import Transform, batch_shape
 from .coupling import Coupling
-from .linear import lu_weight
+from .linear import init_lu, lu_weight, random_rotation
 from .masks import _image, channel
 from .transformers import AdditiveTransformer, AffineTransformer
 
@@ -67,15 +67,9 @@ class Conv1x1(Transform):
         self.event_shape = (c, h, w)
         self.pixels = h * w
         self.lu = lu
-        rotation = torch.linalg.qr(torch.randn(c, c, generator=generator))[0]
+        rotation = random_rotation(c, generator)
         if lu:
-            p, lower, upper = torch.linalg.lu(rotation)
-            s = upper.diagonal()
-            self.register_buffer("p", p)
-            self.register_buffer("sign_s", s.sign())
-            self.lower = nn.Parameter(lower.tril(-1))
-            self.upper = nn.Parameter(upper.triu(1))
-            self.log_abs_s = nn.Parameter(s.abs().log())
+            init_lu(self, rotation)
         else:
             self.weight = nn.Parameter(rotation)
 

@@ -55,6 +55,23 @@ def lu_factors(
     return lower.tril(-1) + eye, upper.triu(1) + torch.diag(sign_s * log_abs_s.exp())
 
 
+def random_rotation(features: int, generator: torch.Generator | None = None) -> Tensor:
+    """A random orthogonal matrix (QR of a Gaussian one): Glow's initialisation."""
+    return torch.linalg.qr(torch.randn(features, features, generator=generator))[0]
+
+
+def init_lu(module: nn.Module, weight: Tensor) -> None:
+    """Gives `module` the LU parameters of `weight` = P L (U + diag(s)): buffers p and
+    sign_s (fixed), parameters lower, upper and log_abs_s."""
+    p, lower, upper = torch.linalg.lu(weight)
+    s = upper.diagonal()
+    module.register_buffer("p", p)
+    module.register_buffer("sign_s", s.sign())
+    module.lower = nn.Parameter(lower.tril(-1))
+    module.upper = nn.Parameter(upper.triu(1))
+    module.log_abs_s = nn.Parameter(s.abs().log())
+
+
 def lu_weight(p: Tensor, lower: Tensor, upper: Tensor, sign_s: Tensor, log_abs_s: Tensor) -> Tensor:
     """W = P L (U + diag(s)), the LU-parameterised matrix of LULinear and Conv1x1."""
     lower, upper = lu_factors(lower, upper, sign_s, log_abs_s)
@@ -72,14 +89,7 @@ class LULinear(Transform):
     def __init__(self, features: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.event_shape = (features,)
-        rotation = torch.linalg.qr(torch.randn(features, features, generator=generator))[0]
-        p, lower, upper = torch.linalg.lu(rotation)
-        s = upper.diagonal()
-        self.register_buffer("p", p)
-        self.register_buffer("sign_s", s.sign())
-        self.lower = nn.Parameter(lower.tril(-1))
-        self.upper = nn.Parameter(upper.triu(1))
-        self.log_abs_s = nn.Parameter(s.abs().log())
+        init_lu(self, random_rotation(features, generator))
         self.bias = nn.Parameter(torch.zeros(features))
 
     def _factors(self) -> tuple[Tensor, Tensor]:
