@@ -277,6 +277,15 @@ CASES: list[Case] = [
         scale=0.1,
     ),
     Case(
+        "conv-coupling-affine-context-2x4x4",
+        lambda: T.ConvCoupling(
+            masks.checkerboard((2, 4, 4), False), channels=8, blocks=1, context_channels=1
+        ),
+        (2, 4, 4),
+        context=16,
+        scale=0.1,
+    ),
+    Case(
         "multiscale-learned-2x4x4",
         lambda: _multiscale("learned"),
         (2, 4, 4),

@@ -1,6 +1,7 @@
 """Flows: a transform plus a base distribution, and ready-made architectures."""
 
 from .base import Flow, FlowDistribution
+from .glow import Glow, ImageRealNVP
 from .maf import IAF, MAF
 from .nice import NICE
 from .nsf import NSF
@@ -8,7 +9,9 @@ from .realnvp import RealNVP
 from .residual import PlanarFlow, RadialFlow
 
 __all__ = [
+    "Glow",
     "IAF",
+    "ImageRealNVP",
     "MAF",
     "NICE",
     "NSF",

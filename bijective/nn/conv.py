@@ -52,9 +52,17 @@ class MaskedConvConditioner(nn.Module):
     an image of zeros of `shape` (C, H, W) with the mask as an extra channel, go through a
     ResNet whose output has `params` channels per image channel; the entries of the
     changed part A are returned as (*batch, |A| * params), entry-major (what Coupling
-    expects)."""
+    expects). With `context_channels` Cc, the context is an image (Cc, H, W) given flat,
+    (*batch, Cc H W), and joins the input as Cc more channels."""
 
-    def __init__(self, mask: Tensor, params: int, channels: int = 64, blocks: int = 2) -> None:
+    def __init__(
+        self,
+        mask: Tensor,
+        params: int,
+        channels: int = 64,
+        blocks: int = 2,
+        context_channels: int = 0,
+    ) -> None:
         super().__init__()
         mask = torch.as_tensor(mask, dtype=torch.bool)
         c, h, w = mask.shape
@@ -63,13 +71,17 @@ class MaskedConvConditioner(nn.Module):
         self.register_buffer("kept", flat.nonzero().squeeze(-1))
         self.register_buffer("changed", (~flat).nonzero().squeeze(-1))
         self.register_buffer("mask_channel", mask.to(torch.get_default_dtype())[:1].clone())
-        self.net = ResNet(c + 1, c * params, channels, blocks)
+        self.context_channels = context_channels
+        self.net = ResNet(c + 1 + context_channels, c * params, channels, blocks)
 
     def forward(self, kept: Tensor, context: Tensor | None = None) -> Tensor:
         batch = kept.shape[:-1]
         image = kept.new_zeros(*batch, self.shape[0] * self.shape[1] * self.shape[2])
         image = image.index_copy(-1, self.kept, kept).view(*batch, *self.shape)
         mask = self.mask_channel.to(kept.dtype).expand(*batch, 1, *self.shape[1:])
-        out = self.net(torch.cat([image, mask], -3))  # (*batch, C * P, H, W)
+        inputs = [image, mask]
+        if self.context_channels:
+            inputs.append(context.expand(*batch, -1).view(*batch, -1, *self.shape[1:]))
+        out = self.net(torch.cat(inputs, -3))  # (*batch, C * P, H, W)
         out = out.reshape(*batch, self.params, -1)[..., self.changed]  # (*batch, P, |A|)
         return out.transpose(-1, -2).flatten(-2)

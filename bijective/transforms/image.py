@@ -99,7 +99,8 @@ class ConvCoupling(Coupling):
     residual blocks, last layer zero-initialised): the kept part, with the mask as an
     extra channel, predicts the changed part's parameters. `kind` 'affine' (RealNVP,
     Glow; log-scale soft-clamped at `clamp`) or 'additive' (NICE); `mask` from
-    masks.checkerboard or masks.channel."""
+    masks.checkerboard or masks.channel. `context_channels` Cc makes it conditional on an
+    image context (Cc, H, W), passed flat as context (*batch, Cc H W)."""
 
     def __init__(
         self,
@@ -108,13 +109,16 @@ class ConvCoupling(Coupling):
         channels: int = 64,
         blocks: int = 2,
         clamp: float = 5.0,
+        context_channels: int = 0,
     ) -> None:
         if kind not in ("affine", "additive"):
             raise ValueError(f"ConvCoupling: expected kind 'affine' or 'additive'; got {kind!r}")
         transformer = AffineTransformer(clamp) if kind == "affine" else AdditiveTransformer()
-        _image(tuple(mask.shape))
-        conditioner = MaskedConvConditioner(mask, transformer.params, channels, blocks)
-        super().__init__(mask, transformer, conditioner)
+        _, h, w = _image(tuple(mask.shape))
+        conditioner = MaskedConvConditioner(
+            mask, transformer.params, channels, blocks, context_channels
+        )
+        super().__init__(mask, transformer, conditioner, context=context_channels * h * w)
 
 
 class MultiScale(Transform):

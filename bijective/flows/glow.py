@@ -1,0 +1,99 @@
+"""Multi-scale image flows: Glow and RealNVP for images (C, H, W)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from ..distributions import StandardNormal
+from ..transforms import ActNorm, Compose, Conv1x1, ConvCoupling, MultiScale, Squeeze, Transform
+from ..transforms.masks import _image, channel, checkerboard
+from .base import Flow
+
+
+def _next(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The shape after squeezing and factoring out half the channels."""
+    c, h, w = shape
+    return (2 * c, h // 2, w // 2)
+
+
+class Glow(Flow):
+    """Glow (Kingma & Dhariwal 2018, arXiv:1807.03039) on images `shape` (C, H, W): `levels`
+    levels, each a squeeze then `steps` steps of ActNorm -> invertible 1x1 convolution
+    (LU-decomposed with `lu`) -> affine coupling on a channel mask (ResNet conditioner
+    `channels` wide with `blocks` residual blocks, zero-initialised); after each level but
+    the last half the channels leave, scored by the learned prior (`prior='learned'`) or
+    N(0, I). Base N(0, I) on the C H W latent. H and W must be divisible by 2^levels."""
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        levels: int = 2,
+        steps: int = 4,
+        channels: int = 64,
+        blocks: int = 1,
+        lu: bool = True,
+        prior: str = "learned",
+        coupling: str = "affine",
+    ) -> None:
+        shape = _image(shape)
+        _check_divisible("Glow", shape, levels)
+        stages, current = [], shape
+        for _ in range(levels):
+            squeezed = Squeeze(current).latent_shape
+            layers: list[Transform] = [Squeeze(current)]
+            for _ in range(steps):
+                layers += [
+                    ActNorm(squeezed),
+                    Conv1x1(squeezed, lu=lu),
+                    ConvCoupling(channel(squeezed), coupling, channels, blocks),
+                ]
+            stages.append(Compose(*layers))
+            current = _next(current)
+        transform = MultiScale(stages, prior, channels, blocks)
+        super().__init__(transform, StandardNormal(math.prod(shape)))
+
+
+class ImageRealNVP(Flow):
+    """RealNVP for images (Dinh et al. 2017, arXiv:1605.08803, section 3.6): each level but
+    the last is 3 affine couplings on alternating checkerboard masks, a squeeze, and 3 on
+    alternating channel masks, then half the channels are factored out (scored by N(0, I),
+    as in the paper, or by Glow's learned prior); the last level is 4 checkerboard
+    couplings. ActNorm precedes every coupling (the paper uses batch normalization)."""
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        levels: int = 2,
+        channels: int = 64,
+        blocks: int = 2,
+        prior: str = "standard",
+    ) -> None:
+        shape = _image(shape)
+        _check_divisible("ImageRealNVP", shape, levels - 1)
+        stages, current = [], shape
+        for level in range(levels):
+            last = level == levels - 1
+            layers: list[Transform] = []
+            for i in range(4 if last else 3):
+                mask = checkerboard(current, even=i % 2 == 0)
+                layers += [ActNorm(current), ConvCoupling(mask, "affine", channels, blocks)]
+            if not last:
+                squeezed = Squeeze(current).latent_shape
+                layers.append(Squeeze(current))
+                for i in range(3):
+                    mask = channel(squeezed, first=i % 2 == 0)
+                    layers += [ActNorm(squeezed), ConvCoupling(mask, "affine", channels, blocks)]
+                current = _next(current)
+            stages.append(Compose(*layers))
+        transform = MultiScale(stages, prior, channels, blocks)
+        super().__init__(transform, StandardNormal(math.prod(shape)))
+
+
+def _check_divisible(name: str, shape: tuple[int, int, int], squeezes: int) -> None:
+    factor = 2**squeezes
+    if shape[1] % factor or shape[2] % factor:
+        raise ValueError(
+            f"{name}: height and width must be divisible by {factor} for {squeezes} squeezes; "
+            f"got {shape}"
+        )
