@@ -144,7 +144,7 @@ def cmd_list(_: argparse.Namespace) -> None:
     from . import transforms
 
     print("transforms (bijective.transforms):")
-    print("  " + ", ".join(n for n in transforms.__all__ if n != "masks"))
+    print("  " + ", ".join(n for n in transforms.__all__ if n not in ("masks", "dequantization")))
     print("data sets (data.name, with their options):")
     for name, source in DATASETS.items():
         print(f"  {name:14s} {source.description}; options: {', '.join(source.options) or 'none'}")

@@ -1,6 +1,7 @@
 """Flows: a transform plus a base distribution, and ready-made architectures."""
 
 from .base import Flow, FlowDistribution
+from .dequantized import DequantizedFlow
 from .glow import Glow, ImageRealNVP
 from .maf import IAF, MAF
 from .nice import NICE
@@ -9,6 +10,7 @@ from .realnvp import RealNVP
 from .residual import PlanarFlow, RadialFlow
 
 __all__ = [
+    "DequantizedFlow",
     "Glow",
     "IAF",
     "ImageRealNVP",

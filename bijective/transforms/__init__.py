@@ -1,6 +1,6 @@
 """Bijections from data x to latent z (see `Transform` for the contract)."""
 
-from . import masks
+from . import dequantization, masks
 from .autoregressive import Autoregressive
 from .base import Compose, Inverse, Transform
 from .coupling import AdditiveCoupling, AffineCoupling, Coupling
@@ -43,5 +43,6 @@ __all__ = [
     "Tanh",
     "Transform",
     "Transformer",
+    "dequantization",
     "masks",
 ]
