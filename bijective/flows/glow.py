@@ -6,7 +6,16 @@ import math
 from collections.abc import Sequence
 
 from ..distributions import StandardNormal
-from ..transforms import ActNorm, Compose, Conv1x1, ConvCoupling, MultiScale, Squeeze, Transform
+from ..transforms import (
+    ActNorm,
+    Compose,
+    Conv1x1,
+    ConvCoupling,
+    MultiScale,
+    Reversible,
+    Squeeze,
+    Transform,
+)
 from ..transforms.masks import _image, channel, checkerboard
 from .base import Flow
 
@@ -23,7 +32,9 @@ class Glow(Flow):
     (LU-decomposed with `lu`) -> affine coupling on a channel mask (ResNet conditioner
     `channels` wide with `blocks` residual blocks, zero-initialised); after each level but
     the last half the channels leave, scored by the learned prior (`prior='learned'`) or
-    N(0, I). Base N(0, I) on the C H W latent. H and W must be divisible by 2^levels."""
+    N(0, I). Base N(0, I) on the C H W latent. H and W must be divisible by 2^levels.
+    With `reversible`, each level backpropagates by recomputing activations from its
+    output (transforms.Reversible): activation memory stops growing with `steps`."""
 
     def __init__(
         self,
@@ -35,9 +46,11 @@ class Glow(Flow):
         lu: bool = True,
         prior: str = "learned",
         coupling: str = "affine",
+        reversible: bool = False,
     ) -> None:
         shape = _image(shape)
         _check_divisible("Glow", shape, levels)
+        chain = Reversible if reversible else Compose
         stages, current = [], shape
         for _ in range(levels):
             squeezed = Squeeze(current).latent_shape
@@ -48,7 +61,7 @@ class Glow(Flow):
                     Conv1x1(squeezed, lu=lu),
                     ConvCoupling(channel(squeezed), coupling, channels, blocks),
                 ]
-            stages.append(Compose(*layers))
+            stages.append(chain(*layers))
             current = _next(current)
         transform = MultiScale(stages, prior, channels, blocks)
         super().__init__(transform, StandardNormal(math.prod(shape)))
@@ -59,7 +72,8 @@ class ImageRealNVP(Flow):
     the last is 3 affine couplings on alternating checkerboard masks, a squeeze, and 3 on
     alternating channel masks, then half the channels are factored out (scored by N(0, I),
     as in the paper, or by Glow's learned prior); the last level is 4 checkerboard
-    couplings. ActNorm precedes every coupling (the paper uses batch normalization)."""
+    couplings. ActNorm precedes every coupling (the paper uses batch normalization).
+    `reversible` as in Glow."""
 
     def __init__(
         self,
@@ -68,9 +82,11 @@ class ImageRealNVP(Flow):
         channels: int = 64,
         blocks: int = 2,
         prior: str = "standard",
+        reversible: bool = False,
     ) -> None:
         shape = _image(shape)
         _check_divisible("ImageRealNVP", shape, levels - 1)
+        chain = Reversible if reversible else Compose
         stages, current = [], shape
         for level in range(levels):
             last = level == levels - 1
@@ -85,7 +101,7 @@ class ImageRealNVP(Flow):
                     mask = channel(squeezed, first=i % 2 == 0)
                     layers += [ActNorm(squeezed), ConvCoupling(mask, "affine", channels, blocks)]
                 current = _next(current)
-            stages.append(Compose(*layers))
+            stages.append(chain(*layers))
         transform = MultiScale(stages, prior, channels, blocks)
         super().__init__(transform, StandardNormal(math.prod(shape)))
 

@@ -9,6 +9,7 @@ from .image import Conv1x1, ConvCoupling, MultiScale, Squeeze
 from .linear import LULinear, Permutation
 from .normalization import ActNorm, BatchNorm
 from .residual import Planar, Radial, Sylvester
+from .reversible import Reversible
 from .splines import SplineTransformer
 from .transformers import AdditiveTransformer, AffineTransformer, Transformer
 
@@ -35,6 +36,7 @@ __all__ = [
     "Permutation",
     "Planar",
     "Radial",
+    "Reversible",
     "Sigmoid",
     "Softplus",
     "SplineTransformer",

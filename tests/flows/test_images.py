@@ -56,3 +56,19 @@ def test_realnvp_layout() -> None:
     last = [type(t).__name__ for t in flow.transform.levels[-1]]
     assert last == ["ActNorm", "ConvCoupling"] * 4
     assert len(flow.transform.priors) == 0  # standard normal for the factored-out halves
+
+
+def test_reversible_glow_trains_like_glow() -> None:
+    """Glow(reversible=True) has the same weights (same seed), log-density and gradients."""
+    x = torch.rand(8, 1, 4, 4, dtype=torch.float64)
+    grads = []
+    for reversible in (False, True):
+        torch.manual_seed(0)
+        flow = bj.flows.Glow((1, 4, 4), levels=2, steps=2, channels=8, reversible=reversible)
+        flow = flow.double()
+        flow.log_prob(x)
+        randomise(flow, 0.05, torch.Generator().manual_seed(0))
+        (-flow.log_prob(x).mean()).backward()
+        grads.append([p.grad for p in flow.parameters()])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9)
