@@ -52,7 +52,8 @@ class _ReversibleFunction(torch.autograd.Function):
             with torch.enable_grad():
                 x = x.detach().requires_grad_()
                 out, ladj = layer._forward(x, context)
-                torch.autograd.backward((out, ladj), (grad_z, grad_ladj))
+                pairs = [(out, grad_z)] + [(ladj, grad_ladj)] * ladj.requires_grad  # not Squeeze's
+                torch.autograd.backward(*zip(*pairs, strict=True))
             grad_z, z = x.grad, x.detach()
         if context is not None and context.requires_grad:
             grad_context = context.grad
