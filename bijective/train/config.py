@@ -55,7 +55,10 @@ class Strict(BaseModel):
 class DataConfig(Strict):
     """Which data set, and its loader's options (`bijective list` shows each set's).
     Discrete sets (images) are dequantized uniformly; with `logit` set, the model sees
-    logit(logit + (1 - 2 logit) y) of the dequantized y in [0, 1), log-det counted."""
+    logit(logit + (1 - 2 logit) y) of the dequantized y in [0, 1), log-det counted.
+    Image flows (glow, image-realnvp) also take `dequantization` (uniform, or variational:
+    a learned q(u | x), Flow++) and `n_bits` (fewer bits per pixel, as Glow's 5-bit runs);
+    other models use uniform dequantization of all the bits."""
 
     name: str
     seed: int = 0
@@ -69,6 +72,8 @@ class DataConfig(Strict):
     standardise: bool = True
     logit: Annotated[float, Field(ge=0, lt=0.5)] | None = 0.05
     conditional: bool = False
+    dequantization: Literal["uniform", "variational"] = "uniform"
+    n_bits: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _known_set_and_options(self) -> DataConfig:
@@ -138,7 +143,7 @@ def _architecture_config(name: str, cls: type[flows.Flow]) -> type[Strict]:
     hints = typing.get_type_hints(cls.__init__)
     fields: dict[str, Any] = {"name": (Literal[name], ...)}
     for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-        if parameter.name in ("features", "context"):
+        if parameter.name in ("features", "context", "shape"):
             continue
         hint = hints[parameter.name]
         if typing.get_origin(hint) is Sequence:  # YAML lists: hidden = [128, 128]
@@ -151,6 +156,12 @@ def _architecture_config(name: str, cls: type[flows.Flow]) -> type[Strict]:
 
 MODEL_CONFIGS = {name: _architecture_config(name, cls) for name, cls in ARCHITECTURES.items()}
 MODEL_CONFIGS["vae"] = _architecture_config("vae", models.VAE)  # fitted by the ELBO
+# Multi-scale image flows on dequantized pixels (their first argument is the image shape).
+IMAGE_ARCHITECTURES: dict[str, type[flows.Flow]] = {
+    "glow": flows.Glow,
+    "image-realnvp": flows.ImageRealNVP,
+}
+MODEL_CONFIGS |= {n: _architecture_config(n, c) for n, c in IMAGE_ARCHITECTURES.items()}
 ModelConfig = Annotated[
     typing.Union[tuple(MODEL_CONFIGS.values())],  # noqa: UP007 (a union built at runtime)
     Field(discriminator="name"),

@@ -26,7 +26,16 @@ from ..data import Dataset, Split, dequantize, load
 from ..flows import Flow
 from ..transforms import ActNorm, Compose, Logit
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, split_prefix
-from .config import ARCHITECTURES, Config, ConfigError, dump_config, load_config
+from .config import (
+    ARCHITECTURES,
+    IMAGE_ARCHITECTURES,
+    Config,
+    ConfigError,
+    dump_config,
+    load_config,
+)
+from .images import ImageExperiment
+from .images import build as build_images
 from .latent import LatentExperiment
 from .latent import build as build_latent
 from .loop import BEST, CHECKPOINT, Progress, fit, load_model_weights
@@ -103,6 +112,9 @@ class Experiment:
         return y
 
 
+AnyExperiment = Experiment | VariationalExperiment | LatentExperiment | ImageExperiment
+
+
 def build_model(config: Config, data: Dataset) -> Flow:
     """The configured architecture on the data's features (and its classes as context when
     conditional); for discrete data with `logit` set, logit(a + (1 - 2a) y) and an ActNorm
@@ -121,7 +133,7 @@ def build_model(config: Config, data: Dataset) -> Flow:
     return flow
 
 
-def build(config: Config) -> Experiment | VariationalExperiment | LatentExperiment:
+def build(config: Config) -> AnyExperiment:
     """Loads the data (or the target) and builds the model (seeded by train.seed),
     writing nothing."""
     if config.target is not None:
@@ -133,6 +145,12 @@ def build(config: Config) -> Experiment | VariationalExperiment | LatentExperime
         raise ConfigError(f"data: {error}") from None
     if config.model.name == "vae":
         return build_latent(config, data)
+    if config.model.name in IMAGE_ARCHITECTURES:
+        return build_images(config, data, IMAGE_ARCHITECTURES)
+    if config.data.dequantization != "uniform" or config.data.n_bits is not None:
+        raise ConfigError(
+            "data.dequantization, data.n_bits: for the image flows (glow, image-realnvp) only"
+        )
     torch.manual_seed(config.train.seed)
     model = build_model(config, data).to(config.train.device)
     return Experiment(config, data, model)
@@ -175,7 +193,7 @@ def resume(run_dir: str | Path, log: Any = print) -> dict:
     return train(load_config(run_dir / CONFIG), run_dir, resume=True, log=log)
 
 
-def open_run(run_dir: str | Path) -> Experiment | VariationalExperiment | LatentExperiment:
+def open_run(run_dir: str | Path) -> AnyExperiment:
     """A trained run: its config, data, and model holding the best weights (the last
     checkpoint's when no validation has happened yet)."""
     run_dir = Path(run_dir)
@@ -236,7 +254,7 @@ def _results(experiment: Experiment, progress: Progress) -> dict:
 
 @torch.no_grad()
 def sample(
-    experiment: Experiment | VariationalExperiment | LatentExperiment,
+    experiment: AnyExperiment,
     n: int,
     temperature: float = 1.0,
     label: int | None = None,
