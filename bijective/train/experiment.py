@@ -26,6 +26,7 @@ from ..data import Dataset, Split, dequantize, load
 from ..flows import Flow
 from ..transforms import ActNorm, Compose, Logit
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, split_prefix
+from .common import Run
 from .config import (
     ARCHITECTURES,
     IMAGE_ARCHITECTURES,
@@ -46,16 +47,12 @@ CONFIG, RESULTS = "config.yaml", "results.json"
 
 
 @dataclass
-class Experiment:
+class Experiment(Run):
     config: Config
     data: Dataset
     model: Flow
 
     metric = "val_nll"
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.config.train.device)
 
     @property
     def conditional(self) -> bool:
@@ -234,12 +231,7 @@ def _results(experiment: Experiment, progress: Progress) -> dict:
         "name": experiment.config.name,
         "data": data.name,
         "model": experiment.config.model.name,
-        "parameters": sum(p.numel() for p in experiment.model.parameters()),
-        "steps": progress.step,
-        "best_step": progress.best_step,
-        "stopped_early": progress.stopped_early,
-        "skipped_steps": progress.skipped,
-        "train_seconds": round(progress.seconds, 1),
+        **experiment.summary(progress),
         "val_nll": val,
         "test_nll": test,
     }

@@ -26,6 +26,7 @@ from ..data import Dataset, Split
 from ..flows import DequantizedFlow, Flow
 from ..transforms import Compose, Logit
 from ..transforms.dequantization import UniformDequantization, VariationalDequantization
+from .common import Run
 from .config import Config, ConfigError
 from .loop import Progress
 
@@ -33,7 +34,7 @@ IMAGE_ARCHITECTURES = ("glow", "image-realnvp")
 
 
 @dataclass
-class ImageExperiment:
+class ImageExperiment(Run):
     config: Config
     data: Dataset
     model: DequantizedFlow
@@ -41,11 +42,6 @@ class ImageExperiment:
     shift: int  # pixels are x >> shift
 
     metric = "val_nll"
-    conditional = False
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.config.train.device)
 
     def images(self, x: Tensor) -> Tensor:
         """Rows of pixels as integer-valued images (N, C, H, W) at the configured bits."""
@@ -61,12 +57,10 @@ class ImageExperiment:
 
     def _nll(self, split: Split, seed: int, samples: int = 1) -> float:
         """-log P(x) per image in nats (the bound with `samples` draws), seeded, eval mode."""
-        devices = [self.device] if self.device.type == "cuda" else []
         was_training = self.model.training
         self.model.eval()
         x, total = self.images(split.x), 0.0
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with torch.no_grad(), self.seeded(seed):
             for rows in x.split(self.config.train.eval_batch):
                 total -= float(self.model.log_prob(rows, samples).double().sum())
         self.model.train(was_training)
@@ -90,12 +84,7 @@ class ImageExperiment:
             "model": self.config.model.name,
             "dequantization": self.config.data.dequantization,
             "levels": self.levels,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            "steps": progress.step,
-            "best_step": progress.best_step,
-            "stopped_early": progress.stopped_early,
-            "skipped_steps": progress.skipped,
-            "train_seconds": round(progress.seconds, 1),
+            **self.summary(progress),
             "val_nll": val,
             "test_nll": test,
             "val_bits_per_dim": self.bits(val),

@@ -19,22 +19,18 @@ from torch import Tensor
 
 from ..data import Dataset, Split
 from ..models import VAE
+from .common import Run
 from .config import Config, ConfigError
 from .loop import Progress
 
 
 @dataclass
-class LatentExperiment:
+class LatentExperiment(Run):
     config: Config
     data: Dataset
     model: VAE
 
     metric = "val_neg_elbo"
-    conditional = False
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.config.train.device)
 
     def binarise(self, x: Tensor, generator: torch.Generator) -> Tensor:
         return torch.bernoulli(x / (self.data.levels - 1), generator=generator).to(self.device)
@@ -52,12 +48,10 @@ class LatentExperiment:
     def _mean(self, split: Split, seed: int, score: Any) -> float:
         """The mean of -score(rows) over a split binarised with `seed`, its posterior draws
         seeded too (so validation is a fixed function of the weights), in eval mode."""
-        devices = [self.device] if self.device.type == "cuda" else []
         was_training = self.model.training
         self.model.eval()
         x, total = self.fixed(split, seed), 0.0
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with torch.no_grad(), self.seeded(seed):
             for rows in x.split(self.config.train.eval_batch):
                 total -= float(score(rows).double().sum())
         self.model.train(was_training)
@@ -78,12 +72,7 @@ class LatentExperiment:
             "model": "vae",
             "posterior": self.config.model.posterior,
             "flow_steps": self.config.model.steps,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            "steps": progress.step,
-            "best_step": progress.best_step,
-            "stopped_early": progress.stopped_early,
-            "skipped_steps": progress.skipped,
-            "train_seconds": round(progress.seconds, 1),
+            **self.summary(progress),
             "val_neg_elbo": self.validate(self.model),
             "test_neg_elbo": neg_elbo,
             "test_nll": nll,

@@ -18,22 +18,18 @@ from torch import Tensor
 from .. import objectives
 from ..flows import Flow
 from ..targets import Target, get
+from .common import Run
 from .config import ARCHITECTURES, Config, ConfigError
 from .loop import Progress
 
 
 @dataclass
-class VariationalExperiment:
+class VariationalExperiment(Run):
     config: Config
     target: Target
     model: Flow
 
     metric = "val_kl"
-    conditional = False
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.config.train.device)
 
     def beta(self, step: int) -> float:
         """The target's inverse temperature at `step`: 0.01 -> 1 linearly over `anneal`."""
@@ -50,9 +46,7 @@ class VariationalExperiment:
     def kl(self, n: int, seed: int) -> tuple[float, float]:
         """(KL(q || p), its standard error) from n samples drawn with `seed`, leaving the
         global random state as it was (training stays reproducible)."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with self.seeded(seed):
             return objectives.kl_divergence(
                 self.model, self.target, n, batch=self.config.train.eval_batch
             )
@@ -68,12 +62,7 @@ class VariationalExperiment:
             "name": self.config.name,
             "target": self.config.target.name,
             "model": self.config.model.name,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            "steps": progress.step,
-            "best_step": progress.best_step,
-            "stopped_early": progress.stopped_early,
-            "skipped_steps": progress.skipped,
-            "train_seconds": round(progress.seconds, 1),
+            **self.summary(progress),
             "kl": kl,
             "kl_stderr": stderr,
             "log_normalizer": log_z,
