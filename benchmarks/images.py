@@ -72,9 +72,12 @@ def main() -> None:
             for model in ("realnvp", "glow"):
                 for deq in ("uniform", "variational"):
                     name = f"{data}-{model}-{deq}"
-                    row = run(name, args.test, Path(runs) / name, args.set)
-                    rows.append(row)
-                    print(row, flush=True)
+                    rows.append(run(name, args.test, Path(runs) / name, args.set))
+                    print(rows[-1], flush=True)
+                    write(rows)  # after every run: an interrupted benchmark keeps its rows
+
+
+def write(rows: list[dict]) -> None:
     header = [
         "data",
         "model",
