@@ -50,6 +50,10 @@ def main() -> None:
                     f"-log p(x) {results['test_nll']:.2f} ({results['train_seconds']:.0f} s)",
                     flush=True,
                 )
+                write(rows)  # after every run: an interrupted benchmark keeps its rows
+
+
+def write(rows: list[dict]) -> None:
     header = [
         "data",
         "posterior",
