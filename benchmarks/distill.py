@@ -96,7 +96,7 @@ def main() -> None:
     header = ["", "teacher (MAF)", "student (IAF)"]
     cells = [
         ["test bits/dim", f"{row['teacher_test_bits_per_dim']:.3f}", f"{student_bpd:.3f}"],
-        ["KL(student || teacher), nats", "", f"{kl:.2f} ± {stderr:.2f}"],
+        ["KL(student \\|\\| teacher), nats", "", f"{kl:.2f} ± {stderr:.2f}"],
         ["sampling 1,000 (ms, median)", f"{t_ms:.1f}", f"{s_ms:.1f} ({t_ms / s_ms:.1f}x faster)"],
         [
             "training",
