@@ -25,7 +25,13 @@ import numpy as np
 from . import train as training
 from .data import DATASETS, MissingDependency
 from .train.checkpoint import CheckpointError
-from .train.config import ARCHITECTURES, ConfigError, load_config, parse_config
+from .train.config import (
+    ARCHITECTURES,
+    IMAGE_ARCHITECTURES,
+    ConfigError,
+    load_config,
+    parse_config,
+)
 from .train.loop import Diverged
 
 USER_ERRORS = (
@@ -134,11 +140,11 @@ def cmd_list(_: argparse.Namespace) -> None:
     from .targets import TARGETS
 
     print("architectures (model.name, with their options):")
-    for name, cls in {**ARCHITECTURES, "vae": VAE}.items():
+    for name, cls in {**ARCHITECTURES, **IMAGE_ARCHITECTURES, "vae": VAE}.items():
         options = [
             p
             for p in inspect.signature(cls.__init__).parameters
-            if p not in ("self", "features", "context")
+            if p not in ("self", "features", "context", "shape")
         ]
         print(f"  {name:10s} {cls.__name__}: {', '.join(options)}")
     from . import transforms
