@@ -4,11 +4,11 @@ of its results."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .config import Config
 from .loop import Progress
@@ -33,6 +33,19 @@ class Run:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
+
+    def mean_negative(self, x: Tensor, score: Callable[[Tensor], Tensor], seed: int) -> float:
+        """The mean of -score(rows) over the rows of x, in chunks of train.eval_batch, in
+        eval mode without gradients, its random draws seeded by `seed` (so validation is a
+        fixed function of the weights); the model's mode is restored."""
+        was_training = self.model.training
+        self.model.eval()
+        total = 0.0
+        with torch.no_grad(), self.seeded(seed):
+            for rows in x.split(self.config.train.eval_batch):
+                total -= float(score(rows).double().sum())
+        self.model.train(was_training)
+        return total / len(x)
 
     def summary(self, progress: Progress) -> dict[str, Any]:
         """The results' fields about the model's size and the training loop."""

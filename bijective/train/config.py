@@ -174,7 +174,8 @@ class TrainConfig(Strict):
     constant or cosine-annealed learning rate, gradient-norm clipping, validation every
     `eval_every` steps keeping the best weights, early stopping after `patience`
     evaluations without improvement, a checkpoint every `checkpoint_every` steps.
-    A VAE's test log-likelihood uses `importance_samples` posterior draws per example."""
+    The importance-weighted test figures of VAEs and dequantized image flows use
+    `importance_samples` draws per example."""
 
     steps: PositiveInt = 2000
     batch: PositiveInt = 512

@@ -56,15 +56,9 @@ class ImageExperiment(Run):
         return -model.log_prob(x).mean()
 
     def _nll(self, split: Split, seed: int, samples: int = 1) -> float:
-        """-log P(x) per image in nats (the bound with `samples` draws), seeded, eval mode."""
-        was_training = self.model.training
-        self.model.eval()
-        x, total = self.images(split.x), 0.0
-        with torch.no_grad(), self.seeded(seed):
-            for rows in x.split(self.config.train.eval_batch):
-                total -= float(self.model.log_prob(rows, samples).double().sum())
-        self.model.train(was_training)
-        return total / len(x)
+        """-log P(x) per image in nats (the bound with `samples` draws), seeded."""
+        score = lambda rows: self.model.log_prob(rows, samples)  # noqa: E731
+        return self.mean_negative(self.images(split.x), score, seed)
 
     def validate(self, model: DequantizedFlow) -> float:
         return self._nll(self.data.val, self.config.data.seed + 1)

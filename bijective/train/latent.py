@@ -47,15 +47,8 @@ class LatentExperiment(Run):
 
     def _mean(self, split: Split, seed: int, score: Any) -> float:
         """The mean of -score(rows) over a split binarised with `seed`, its posterior draws
-        seeded too (so validation is a fixed function of the weights), in eval mode."""
-        was_training = self.model.training
-        self.model.eval()
-        x, total = self.fixed(split, seed), 0.0
-        with torch.no_grad(), self.seeded(seed):
-            for rows in x.split(self.config.train.eval_batch):
-                total -= float(score(rows).double().sum())
-        self.model.train(was_training)
-        return total / len(x)
+        seeded too."""
+        return self.mean_negative(self.fixed(split, seed), score, seed)
 
     def validate(self, model: VAE) -> float:
         return self._mean(self.data.val, self.config.data.seed + 1, model.elbo)
