@@ -143,7 +143,7 @@ def build(config: Config) -> AnyExperiment:
     if config.model.name == "vae":
         return build_latent(config, data)
     if config.model.name in IMAGE_ARCHITECTURES:
-        return build_images(config, data, IMAGE_ARCHITECTURES)
+        return build_images(config, data)
     if config.data.dequantization != "uniform" or config.data.n_bits is not None:
         raise ConfigError(
             "data.dequantization, data.n_bits: for the image flows (glow, image-realnvp) only"

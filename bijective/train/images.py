@@ -27,10 +27,8 @@ from ..flows import DequantizedFlow, Flow
 from ..transforms import Compose, Logit
 from ..transforms.dequantization import UniformDequantization, VariationalDequantization
 from .common import Run
-from .config import Config, ConfigError
+from .config import IMAGE_ARCHITECTURES, Config, ConfigError
 from .loop import Progress
-
-IMAGE_ARCHITECTURES = ("glow", "image-realnvp")
 
 
 @dataclass
@@ -122,7 +120,7 @@ def interpolate(model: DequantizedFlow, x: Tensor, points: int = 8) -> Tensor:
     return (y * levels).floor().clamp(0, levels - 1) / (levels - 1)
 
 
-def build(config: Config, data: Dataset, architectures: dict) -> ImageExperiment:
+def build(config: Config, data: Dataset) -> ImageExperiment:
     shape, levels = data.image_shape, data.levels
     if shape is None or levels is None:
         raise ConfigError(f"model: {config.model.name} models images; {data.name!r} is not")
@@ -139,7 +137,7 @@ def build(config: Config, data: Dataset, architectures: dict) -> ImageExperiment
     torch.manual_seed(config.train.seed)
     options = config.model.model_dump(exclude={"name"})
     try:
-        core = architectures[config.model.name](shape, **options)
+        core = IMAGE_ARCHITECTURES[config.model.name](shape, **options)
     except ValueError as error:
         raise ConfigError(f"model: {error}") from None
     alpha = config.data.logit if config.data.logit is not None else 0.0
