@@ -53,7 +53,7 @@ def main() -> None:
         config = T.parse_config(TEACHER)
         teacher_results = T.train(config, Path(run) / "teacher", log=lambda _: None)
         experiment = T.open_run(Path(run) / "teacher")
-    full = experiment.model  # Compose(Logit, ActNorm, MAF layers) on the base
+    full = experiment.model.flow  # DequantizedFlow(Compose(Logit, ActNorm, MAF layers))
     prefix, layers = full.transform.transforms[:2], full.transform.transforms[2:]
     teacher = bj.Flow(bj.transforms.Compose(*layers), full.base).eval()
     for p in teacher.parameters():
@@ -77,8 +77,8 @@ def main() -> None:
     kl, stderr = bj.objectives.kl_divergence(student, target, n=100_000)
 
     student_full = bj.Flow(bj.transforms.Compose(*prefix, student.transform), student.base)
-    experiment.model = student_full
-    student_bpd = experiment.data.bits_per_dim(experiment.mean_nll(experiment.data.test, 2))
+    experiment.model.flow = student_full
+    student_bpd = bj.objectives.bits_per_dim(experiment.nll(experiment.data.test, 2), 64)
     t_ms, s_ms = sampling_ms(teacher), sampling_ms(student)
     row = {
         "teacher_test_bits_per_dim": teacher_results["test_bits_per_dim"],

@@ -1,11 +1,17 @@
 """bijective: normalizing flows in PyTorch.
 
 A Transform maps data x to latent z and returns log|det dz/dx|; a Flow pairs a transform
-with a base distribution for exact log-likelihoods and sampling.
+with a base distribution for exact log-likelihoods and sampling. Every model is a Density
+(log_prob and sample). `bj.train` and `bj.catalogue` load on first use (they bring the
+config validator); `bj.viz` imports matplotlib only when a plot is drawn.
 """
 
-from . import data, distributions, flows, nn, objectives, targets, transforms
+from importlib import import_module
+from types import ModuleType
+
+from . import data, distributions, flows, models, nn, objectives, targets, transforms, viz
 from .checks import CheckError, CheckReport, check
+from .density import Density
 from .flows import Flow
 from .validation import set_validation, validation_enabled
 
@@ -14,15 +20,28 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckError",
     "CheckReport",
+    "Density",
     "Flow",
+    "catalogue",
     "check",
     "data",
     "distributions",
     "flows",
+    "models",
     "nn",
     "objectives",
     "targets",
     "set_validation",
+    "train",
     "transforms",
     "validation_enabled",
+    "viz",
 ]
+
+_LAZY = ("train", "catalogue")
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'bijective' has no attribute {name!r}")

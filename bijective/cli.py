@@ -14,24 +14,17 @@ with status 2, having written nothing.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from . import train as training
-from .data import DATASETS, MissingDependency
+from .catalogue import DATASETS, MODELS, TARGETS
+from .data import MissingDependency
+from .registry import Registry
 from .train.checkpoint import CheckpointError
-from .train.config import (
-    ARCHITECTURES,
-    IMAGE_ARCHITECTURES,
-    ConfigError,
-    load_config,
-    parse_config,
-)
+from .train.config import ConfigError, load_config, parse_config
 from .train.loop import Diverged
 
 USER_ERRORS = (
@@ -58,38 +51,22 @@ DEMO = {
 }
 
 
-def _print_results(results: dict) -> None:
-    if "kl" in results:  # variational inference
-        line = (
-            f"{results['name']}: KL(q || p) {results['kl']:.4f} +- {results['kl_stderr']:.4f} nats"
-        )
-    else:
-        line = f"{results['name']}: test NLL {results['test_nll']:.4f} nats"
-    if "test_bits_per_dim" in results:
-        line += f", {results['test_bits_per_dim']:.4f} bits/dim"
-    line += f" (best step {results['best_step']} of {results['steps']}"
-    line += f", {results['parameters']:,} parameters)"
-    print(line)
-
-
 def cmd_train(args: argparse.Namespace) -> None:
     overrides = list(args.set)
     if args.data_dir is not None:
         overrides.append(f"data.data_dir={args.data_dir}")
     config = load_config(args.config, overrides)
     out = Path(args.out) if args.out else Path("runs") / config.name
-    _print_results(training.train(config, out))
+    training.train(config, out)
     print(f"run directory: {out} (results.json, metrics.csv, plots/)")
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
-    _print_results(training.resume(args.run_dir))
+    training.resume(args.run_dir)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    results = training.evaluate(args.run_dir)
-    _print_results(results)
-    print(json.dumps(results, indent=1))
+    print(json.dumps(training.evaluate(args.run_dir), indent=1))
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -98,28 +75,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise ConfigError(f"-o {out}: expected a .npy or .png file name")
     if args.n < 1:
         raise ConfigError(f"-n {args.n}: expected a positive number of samples")
+    if not 0 < args.temperature < float("inf"):
+        raise ConfigError(f"--temperature {args.temperature}: expected a positive finite number")
     experiment = training.open_run(args.run_dir)
-    if args.label is not None and not experiment.conditional:
-        raise ConfigError("--label: this run's model is not conditional")
-    samples = training.sample(experiment, args.n, args.temperature, args.label)
-    if out.suffix == ".npy":
-        np.save(out, samples.numpy())
-    else:
-        from . import viz
-
-        if isinstance(experiment, training.VariationalExperiment):
-            if experiment.target.features != 2:
-                raise ConfigError(f"-o {out}: PNG needs a 2-D target; use .npy")
-            viz.samples_on_target(samples, experiment.target, out)
-            print(f"{len(samples)} samples -> {out}")
-            return
-        data = experiment.data
-        if data.image_shape is not None:
-            viz.image_grid(samples.view(-1, *data.image_shape) / (data.levels - 1), out)
-        elif data.features == 2:
-            viz.samples_2d(samples, experiment.to_data_space(data.test.x), out)
-        else:
-            raise ConfigError(f"-o {out}: PNG needs 2-D or image data; use .npy for {data.name}")
+    samples = experiment.sample(args.n, args.temperature, args.label)
+    experiment.save_samples(samples, out)
     print(f"{len(samples)} samples -> {out}")
 
 
@@ -131,33 +91,25 @@ def cmd_demo(args: argparse.Namespace) -> None:
         if (run_dir / "checkpoint").exists():
             raise FileExistsError(f"{run_dir} already holds a run; choose another --out")
         print(f"== {name}: {config.model.name} on {config.data.name}", flush=True)
-        _print_results(training.train(config, run_dir))
+        training.train(config, run_dir)
     print(f"plots in {out}/*/plots/")
 
 
-def cmd_list(_: argparse.Namespace) -> None:
-    from .models import VAE
-    from .targets import TARGETS
+def _list(title: str, registry: Registry, width: int) -> None:
+    print(title)
+    for entry in registry.entries():
+        options = ", ".join(entry.options) or "none"
+        print(f"  {entry.name:{width}s} {entry.description}; options: {options}")
 
-    print("architectures (model.name, with their options):")
-    for name, cls in {**ARCHITECTURES, **IMAGE_ARCHITECTURES, "vae": VAE}.items():
-        options = [
-            p
-            for p in inspect.signature(cls.__init__).parameters
-            if p not in ("self", "features", "context", "shape")
-        ]
-        print(f"  {name:10s} {cls.__name__}: {', '.join(options)}")
+
+def cmd_list(_: argparse.Namespace) -> None:
     from . import transforms
 
+    _list("architectures (model.name, with their options):", MODELS, 13)
     print("transforms (bijective.transforms):")
     print("  " + ", ".join(n for n in transforms.__all__ if n not in ("masks", "dequantization")))
-    print("data sets (data.name, with their options):")
-    for name, source in DATASETS.items():
-        print(f"  {name:14s} {source.description}; options: {', '.join(source.options) or 'none'}")
-    print("targets for variational inference (target.name, with their options):")
-    for name, cls in TARGETS.items():
-        options = ", ".join(inspect.signature(cls).parameters) or "none"
-        print(f"  {name:10s} {cls.description}; options: {options}")
+    _list("data sets (data.name, with their options):", DATASETS, 14)
+    _list("targets for variational inference (target.name, with their options):", TARGETS, 10)
 
 
 def parser() -> argparse.ArgumentParser:

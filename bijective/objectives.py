@@ -3,7 +3,8 @@
 Forward KL (maximum likelihood) fits a model to data: nll. Reverse KL fits a flow q to an
 unnormalized target p~ = Z p: reverse_kl, with reparameterised samples. The evidence
 bounds of latent-variable models take log-weights log w = log p(x, z) - log q(z | x) of
-K samples z ~ q(z | x) (dimension 0): elbo and iwae.
+K samples z ~ q(z | x) (dimension 0): elbo and iwae. bits_per_dim turns a discrete
+model's NLL per example into bits per dimension.
 """
 
 from __future__ import annotations
@@ -85,3 +86,9 @@ def iwae(log_joint: Tensor, log_q: Tensor) -> Tensor:
     grows with K, and tends to log p(x): with large K, the estimate of log p(x)."""
     k = log_joint.shape[0]
     return torch.logsumexp(log_joint - log_q, 0) - math.log(k)
+
+
+def bits_per_dim(nll: float | Tensor, dims: int) -> float | Tensor:
+    """-log P(x) / (D ln 2): the NLL in nats of one example of D discrete dimensions
+    (its integer values, not a dequantized density) in bits per dimension."""
+    return nll / (dims * math.log(2))

@@ -16,6 +16,8 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
+from .registry import Registry
+
 Box = tuple[tuple[float, float], ...]
 
 
@@ -276,19 +278,11 @@ class Ring(Target):
         return torch.logsumexp(-0.5 * (d * d).sum(-1) / self.scale**2, -1)
 
 
-TARGETS: dict[str, type[Target]] = {
-    "u1": U1,
-    "u2": U2,
-    "u3": U3,
-    "u4": U4,
-    "banana": Banana,
-    "funnel": Funnel,
-    "ring": Ring,
-}
+TARGETS = Registry("target")
+for _cls in (U1, U2, U3, U4, Banana, Funnel, Ring):
+    TARGETS.add(_cls.__name__.lower(), _cls, ("variational",), description=_cls.description)
 
 
 def get(name: str, **options: float) -> Target:
     """A built-in target by name (u1, u2, u3, u4, banana, funnel, ring)."""
-    if name not in TARGETS:
-        raise ValueError(f"unknown target {name!r}; allowed: {', '.join(TARGETS)}")
-    return TARGETS[name](**options)
+    return TARGETS[name].build(**options)

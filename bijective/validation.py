@@ -92,16 +92,14 @@ def check_context(
     where: str, context: object, features: int | None, batch_shape: Shape | None = None
 ) -> None:
     """Checks a context against what the model was built for: `features` None means the
-    model ignores context; 0 means it was built without one; C > 0 means it needs one of
-    shape (*batch, C) whose batch shape broadcasts to `batch_shape`."""
-    if features is None:
-        return
-    if features == 0:
+    model has no conditioner and cannot use a context, 0 that it was built without one
+    (both raise on a context rather than ignore it); C > 0 means it needs one of shape
+    (*batch, C) whose batch shape broadcasts to `batch_shape`."""
+    if not features:
         if context is not None:
             shape = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
-            raise ValueError(
-                f"{where}: this model was built without context (context=0); got a context {shape}"
-            )
+            built = "has no conditioner" if features is None else "was built without context"
+            raise ValueError(f"{where}: this model {built} (context=0); got a context {shape}")
         return
     if context is None:
         raise ValueError(

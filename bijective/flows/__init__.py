@@ -1,7 +1,7 @@
 """Flows: a transform plus a base distribution, and ready-made architectures."""
 
 from .base import Flow, FlowDistribution
-from .dequantized import DequantizedFlow
+from .dequantized import DequantizedFlow, dequantized
 from .glow import Glow, ImageRealNVP
 from .maf import IAF, MAF
 from .nice import NICE
@@ -22,4 +22,5 @@ __all__ = [
     "PlanarFlow",
     "RadialFlow",
     "RealNVP",
+    "dequantized",
 ]

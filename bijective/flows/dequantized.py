@@ -1,4 +1,5 @@
-"""A discrete model of integer data: a flow on dequantized values and a dequantizer."""
+"""A discrete model of integer data: a flow on dequantized values and a dequantizer, and
+`dequantized`, the one path by which integer data reach a continuous flow."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .. import objectives
+from ..transforms import ActNorm, Compose, Logit
+from ..transforms.dequantization import UniformDequantization, VariationalDequantization
 from .base import Flow
 
 
@@ -19,7 +23,8 @@ class DequantizedFlow(nn.Module):
 
     with K = 1 the variational bound E_q[log p(y) - log q(u | x)] - D log L (one draw, an
     unbiased estimate of it), and for K > 1 the importance-weighted bound, which rises
-    to log P(x) as K grows (Ho et al. 2019). x holds integers as floats, (*batch, *event).
+    to log P(x) as K grows (Ho et al. 2019). x holds integers as floats, (*batch, *event);
+    a context (*batch, C) goes to the flow. A `bijective.Density`.
     """
 
     def __init__(self, flow: Flow, dequantizer: nn.Module, levels: int) -> None:
@@ -28,20 +33,51 @@ class DequantizedFlow(nn.Module):
         self.event_shape = flow.event_shape
         self.dims = math.prod(flow.event_shape)
 
-    def log_prob(self, x: Tensor, samples: int = 1) -> Tensor:
+    def log_prob(self, x: Tensor, context: Tensor | None = None, *, samples: int = 1) -> Tensor:
+        """log P(x | context) by the bound with `samples` draws, in nats: (*batch)."""
         terms = []
         for _ in range(samples):
             y, log_q = self.dequantizer(x)
-            terms.append(self.flow.log_prob(y) - log_q)
+            terms.append(self.flow.log_prob(y, context) - log_q)
         log_mean = torch.logsumexp(torch.stack(terms), 0) - math.log(samples)
         return log_mean - self.dims * math.log(self.levels)
 
-    def bits_per_dim(self, x: Tensor, samples: int = 1) -> Tensor:
-        """-log_prob(x, samples) / (D ln 2), per example."""
-        return -self.log_prob(x, samples) / (self.dims * math.log(2))
+    def bits_per_dim(self, x: Tensor, context: Tensor | None = None, *, samples: int = 1) -> Tensor:
+        """-log_prob(x, context, samples=K) in bits per dimension, per example."""
+        return objectives.bits_per_dim(-self.log_prob(x, context, samples=samples), self.dims)
 
     @torch.no_grad()
-    def sample(self, shape: Sequence[int] | int = (), temperature: float = 1.0) -> Tensor:
+    def sample(
+        self,
+        shape: Sequence[int] | int = (),
+        context: Tensor | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
         """Integer samples floor(L y), y from the flow at `temperature`."""
-        y = self.flow.sample(shape, temperature=temperature)
+        y = self.flow.sample(shape, context, temperature)
         return (y * self.levels).floor().clamp(0, self.levels - 1)
+
+
+def dequantized(
+    flow: Flow, levels: int, dequantization: str = "uniform", logit: float | None = 0.05
+) -> DequantizedFlow:
+    """`flow` as a model of integers in {0..levels-1}: with `logit` a, the flow sees
+    logit(a + (1 - 2a) y) of the dequantized y (and, for vector events, an ActNorm after
+    it: vector flows have no normalisation of their own; image flows do), log-dets
+    counted; the dequantizer is "uniform" or "variational" (Flow++, images (C, H, W))."""
+    shape = flow.event_shape
+    if dequantization not in ("uniform", "variational"):
+        raise ValueError(f"dequantization: expected uniform or variational; got {dequantization!r}")
+    if dequantization == "variational" and len(shape) != 3:
+        raise ValueError(
+            f"dequantization: variational dequantization needs an image flow (C, H, W); "
+            f"this flow models events of shape {tuple(shape)}"
+        )
+    if logit is not None:
+        prefix = [Logit(shape, alpha=logit)] + ([ActNorm(shape[0])] if len(shape) == 1 else [])
+        flow = Flow(Compose(*prefix, flow.transform), flow.base)
+    if dequantization == "variational":
+        dequantizer: nn.Module = VariationalDequantization(shape, levels)
+    else:
+        dequantizer = UniformDequantization(levels, event_dims=len(shape))
+    return DequantizedFlow(flow, dequantizer, levels)

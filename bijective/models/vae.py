@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import objectives
 from ..nn import MLP
+from ..validation import check_context
 from .posteriors import POSTERIORS
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -21,9 +23,10 @@ class VAE(nn.Module):
     radial, sylvester or iaf, with `steps` maps) on the encoder's features h(x).
 
     log_weights(x, S) gives log p(x, z_s) and log q(z_s | x) for S samples; elbo(x) is
-    E_q[log p(x, z) - log q(z | x)] <= log p(x); log_prob(x, samples) is the importance-
+    E_q[log p(x, z) - log q(z | x)] <= log p(x); log_prob(x, samples=S) is the importance-
     weighted estimate log (1/S) sum_s p(x, z_s) / q(z_s | x) (Burda et al. 2016), a lower
     bound in expectation that tends to log p(x) as S grows. Shapes: x (N, D) -> (N).
+    A `bijective.Density` without a conditional form: a context raises.
     """
 
     def __init__(
@@ -67,27 +70,39 @@ class VAE(nn.Module):
 
     def elbo(self, x: Tensor, samples: int = 1) -> Tensor:
         """The ELBO of each row, averaged over `samples` draws: (N)."""
-        log_joint, log_q = self.log_weights(x, samples)
-        return (log_joint - log_q).mean(0)
+        return objectives.elbo(*self.log_weights(x, samples))
 
     @torch.no_grad()
     def log_prob(
-        self, x: Tensor, context: Tensor | None = None, samples: int = 1000, chunk: int = 100
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        *,
+        samples: int = 1000,
+        chunk: int = 100,
     ) -> Tensor:
         """log p(x) estimated by importance sampling with `samples` draws from q(z | x),
-        `chunk` draws at a time (combined exactly by log-sum-exp): (N)."""
+        `chunk` draws at a time (each chunk's bound weighted by its size and combined
+        exactly by log-sum-exp): (N)."""
+        check_context("VAE.log_prob", context, 0)
         parts = []
         for start in range(0, samples, chunk):
-            log_joint, log_q = self.log_weights(x, min(chunk, samples - start))
-            parts.append(torch.logsumexp(log_joint - log_q, 0))
+            size = min(chunk, samples - start)
+            parts.append(objectives.iwae(*self.log_weights(x, size)) + math.log(size))
         return torch.logsumexp(torch.stack(parts), 0) - math.log(samples)
 
     @torch.no_grad()
     def sample(
-        self, shape: Sequence[int] | int = (), temperature: float = 1.0, mean: bool = False
+        self,
+        shape: Sequence[int] | int = (),
+        context: Tensor | None = None,
+        temperature: float = 1.0,
+        *,
+        mean: bool = False,
     ) -> Tensor:
         """x ~ p(x | z), z ~ N(0, T^2 I) at temperature T; with `mean`, the Bernoulli means
         instead of binary draws: (*shape, D)."""
+        check_context("VAE.sample", context, 0)
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         anchor = self.decoder.net[0].weight
         z = temperature * torch.randn(*shape, self.latent, dtype=anchor.dtype, device=anchor.device)

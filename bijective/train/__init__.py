@@ -1,29 +1,41 @@
-"""Training: configs, the loop, checkpoints, metrics, and experiments in run directories."""
+"""Training: configs, the loop, run state, experiment kinds, and the orchestration that
+puts them in run directories (docs/architecture.md shows how they fit)."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import (
-    ARCHITECTURES,
     Config,
     ConfigError,
     DataConfig,
+    ModelConfig,
+    TargetConfig,
     TrainConfig,
     dump_config,
     load_config,
     parse_config,
+    schema,
 )
-from .experiment import Experiment, build, evaluate, open_run, resume, sample, train
-from .loop import Diverged, Progress, fit, learning_rate
-from .variational import VariationalExperiment
+from .kinds import KINDS, Experiment, Kind
+from .kinds.density import DensityExperiment
+from .kinds.latent import LatentExperiment
+from .kinds.variational import VariationalExperiment
+from .loop import Diverged, fit, learning_rate
+from .run import build, evaluate, open_run, resume, train
+from .state import Progress
 
 __all__ = [
-    "ARCHITECTURES",
+    "KINDS",
     "CheckpointError",
     "Config",
     "ConfigError",
     "DataConfig",
+    "DensityExperiment",
     "Diverged",
     "Experiment",
+    "Kind",
+    "LatentExperiment",
+    "ModelConfig",
     "Progress",
+    "TargetConfig",
     "TrainConfig",
     "VariationalExperiment",
     "build",
@@ -36,7 +48,7 @@ __all__ = [
     "open_run",
     "parse_config",
     "resume",
-    "sample",
     "save_checkpoint",
+    "schema",
     "train",
 ]

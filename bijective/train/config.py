@@ -1,14 +1,17 @@
 """Experiment configs: YAML validated into typed, frozen objects.
 
-A config has four parts: `name`, `data` (which set and how it is split and preprocessed)
-or `target` (an unnormalized density to fit by variational inference), `model` (an
-architecture of `bj.flows` and its constructor's arguments) and `train` (the
-optimisation). A field that does not exist, a wrong type or an impossible value raises
-ConfigError with one line naming the field and what is allowed.
+A config has four parts: `name`, `data` (which set, its loader's options and how it is
+preprocessed) or `target` (an unnormalized density to fit by variational inference),
+`model` (an architecture and its builder's arguments) and `train` (the optimisation).
+The fields of data, target and model come from the catalogue (bijective.catalogue): the
+common fields below plus the arguments of the named entry's builder, typed and defaulted
+as there, less those the data supply. A field that does not exist, a wrong type or an
+impossible value raises ConfigError with one line naming the field and what is allowed.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Sequence
@@ -24,24 +27,14 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    SerializeAsAny,
     ValidationError,
     create_model,
     model_validator,
 )
 
-from .. import flows, models
-from ..data import DATASETS
-from ..targets import TARGETS
-
-ARCHITECTURES: dict[str, type[flows.Flow]] = {
-    "maf": flows.MAF,
-    "iaf": flows.IAF,
-    "nsf": flows.NSF,
-    "realnvp": flows.RealNVP,
-    "nice": flows.NICE,
-    "planar": flows.PlanarFlow,
-    "radial": flows.RadialFlow,
-}
+from ..catalogue import DATASETS, MODELS, TARGETS
+from ..registry import Registry
 
 
 class ConfigError(ValueError):
@@ -54,50 +47,24 @@ class Strict(BaseModel):
 
 class DataConfig(Strict):
     """Which data set, and its loader's options (`bijective list` shows each set's).
-    Discrete sets (images) are dequantized uniformly; with `logit` set, the model sees
-    logit(logit + (1 - 2 logit) y) of the dequantized y in [0, 1), log-det counted.
-    Image flows (glow, image-realnvp) also take `dequantization` (uniform, or variational:
-    a learned q(u | x), Flow++) and `n_bits` (fewer bits per pixel, as Glow's 5-bit runs);
-    other models use uniform dequantization of all the bits."""
+    Discrete sets (pixels) reach a continuous model through bijective.flows.dequantized:
+    `dequantization` uniform, or variational (a learned q(u | x), Flow++; image flows);
+    with `logit` a, the model sees logit(a + (1 - 2a) y) of the dequantized y in [0, 1),
+    log-det counted; `n_bits` n < 8 keeps the top n bits of 256-level pixels (Glow's
+    5-bit runs). `conditional`: the labels, one-hot, are the model's context. `seed`
+    seeds the split (where the set has one) and the evaluation draws."""
 
     name: str
     seed: int = 0
-    data_dir: str | None = None
-    n_train: PositiveInt | None = None
-    n_val: PositiveInt | None = None
-    n_test: PositiveInt | None = None
-    noise: NonNegativeFloat | None = None
-    val_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
-    test_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
     standardise: bool = True
     logit: Annotated[float, Field(ge=0, lt=0.5)] | None = 0.05
     conditional: bool = False
     dequantization: Literal["uniform", "variational"] = "uniform"
     n_bits: PositiveInt | None = None
 
-    @model_validator(mode="after")
-    def _known_set_and_options(self) -> DataConfig:
-        if self.name not in DATASETS:
-            raise ValueError(
-                f"name: unknown data set {self.name!r}; allowed: {', '.join(DATASETS)}"
-            )
-        accepted = DATASETS[self.name].options
-        for option in self.loader_options(check=False):
-            if option not in accepted and option != "seed":  # fixed-split sets ignore seed
-                raise ValueError(
-                    f"{option}: data set {self.name!r} has no such option; "
-                    f"its options: {', '.join(accepted)}"
-                )
-        return self
-
-    def loader_options(self, check: bool = True) -> dict[str, Any]:
-        """The options given for the loader (those left unset keep its defaults)."""
-        names = ("seed", "data_dir", "n_train", "n_val", "n_test", "noise")
-        names += ("val_fraction", "test_fraction")
-        options = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
-        if check:  # seed is universal but not every loader takes it (MAF sets are fixed)
-            options = {k: v for k, v in options.items() if k in DATASETS[self.name].options}
-        return options
+    def loader_options(self) -> dict[str, Any]:
+        """The options of the data set's loader."""
+        return {n: getattr(self, n) for n in DATASETS[self.name].options}
 
 
 class TargetConfig(Strict):
@@ -109,63 +76,77 @@ class TargetConfig(Strict):
     final results from `test_samples`."""
 
     name: str
-    features: PositiveInt | None = None
-    curvature: float | None = None
-    components: PositiveInt | None = None
-    radius: PositiveFloat | None = None
-    scale: PositiveFloat | None = None
     anneal: NonNegativeInt = 0
     val_samples: PositiveInt = 20_000
     test_samples: PositiveInt = 200_000
 
-    @model_validator(mode="after")
-    def _known_target_and_options(self) -> TargetConfig:
-        if self.name not in TARGETS:
-            raise ValueError(f"name: unknown target {self.name!r}; allowed: {', '.join(TARGETS)}")
-        accepted = list(inspect.signature(TARGETS[self.name]).parameters)
-        for option in self.options():
-            if option not in accepted:
-                raise ValueError(
-                    f"{option}: target {self.name!r} has no such option; "
-                    f"its options: {', '.join(accepted) or 'none'}"
-                )
-        return self
+    def options(self) -> dict[str, Any]:
+        """The target's constructor options."""
+        return {n: getattr(self, n) for n in TARGETS[self.name].options}
+
+
+class ModelConfig(Strict):
+    """An architecture of the catalogue (`name`) and its builder's arguments."""
+
+    name: str
 
     def options(self) -> dict[str, Any]:
-        """The target's constructor options that are set."""
-        names = ("features", "curvature", "components", "radius", "scale")
-        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        return {k: getattr(self, k) for k in type(self).model_fields if k != "name"}
 
 
-def _architecture_config(name: str, cls: type[flows.Flow]) -> type[Strict]:
-    """A config class whose fields are the constructor arguments of `cls`, typed and
-    defaulted as there, except features and context, which the data set fixes."""
-    hints = typing.get_type_hints(cls.__init__)
-    fields: dict[str, Any] = {"name": (Literal[name], ...)}
-    for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-        if parameter.name in ("features", "context", "shape"):
-            continue
-        hint = hints[parameter.name]
-        if typing.get_origin(hint) is Sequence:  # YAML lists: hidden = [128, 128]
-            hint = tuple[PositiveInt, ...]
-        elif hint is int:  # counts: positive, or non-negative where 0 is the default
-            hint = NonNegativeInt if parameter.default == 0 else PositiveInt
-        fields[parameter.name] = (hint, parameter.default)
-    return create_model(f"{cls.__name__}Config", __base__=Strict, **fields)
-
-
-MODEL_CONFIGS = {name: _architecture_config(name, cls) for name, cls in ARCHITECTURES.items()}
-MODEL_CONFIGS["vae"] = _architecture_config("vae", models.VAE)  # fitted by the ELBO
-# Multi-scale image flows on dequantized pixels (their first argument is the image shape).
-IMAGE_ARCHITECTURES: dict[str, type[flows.Flow]] = {
-    "glow": flows.Glow,
-    "image-realnvp": flows.ImageRealNVP,
+SECTIONS: dict[str, tuple[Registry, type[Strict]]] = {
+    "data": (DATASETS, DataConfig),
+    "target": (TARGETS, TargetConfig),
+    "model": (MODELS, ModelConfig),
 }
-MODEL_CONFIGS |= {n: _architecture_config(n, c) for n, c in IMAGE_ARCHITECTURES.items()}
-ModelConfig = Annotated[
-    typing.Union[tuple(MODEL_CONFIGS.values())],  # noqa: UP007 (a union built at runtime)
-    Field(discriminator="name"),
-]
+
+
+def _field(parameter: inspect.Parameter, hint: Any) -> tuple[Any, Any]:
+    if typing.get_origin(hint) is Sequence:  # YAML lists: hidden = [128, 128]
+        hint = tuple[PositiveInt, ...]
+    elif hint is int:  # counts: positive, or non-negative where 0 is the default
+        hint = NonNegativeInt if parameter.default == 0 else PositiveInt
+    default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+    return hint, default
+
+
+@functools.cache
+def _schema(section: str, entry: Any) -> type[Strict]:
+    base = SECTIONS[section][1]
+    hints = entry.hints()
+    fields = {
+        p.name: _field(p, hints[p.name])
+        for p in entry.parameters()
+        if p.name not in base.model_fields
+    }
+    title = "".join(part.capitalize() for part in entry.name.replace("-", " ").split())
+    return create_model(f"{title}{section.capitalize()}Config", __base__=base, **fields)
+
+
+def schema(section: str, name: str) -> type[Strict]:
+    """The config class of `section` ("data", "target", "model") for entry `name`."""
+    registry, _ = SECTIONS[section]
+    return _schema(section, registry[name])
+
+
+def _section(section: str, raw: dict[str, Any]) -> Strict:
+    """One section validated by its entry's schema; ValueError with the one-line message.
+    An option set to null that the entry does not have counts as unset (run directories
+    of earlier versions wrote every option of every set)."""
+    registry, _ = SECTIONS[section]
+    if "name" not in raw:
+        raise ValueError(f"{section}.name: missing; allowed: {', '.join(registry)}")
+    name = raw["name"]
+    if name not in registry:
+        raise ValueError(
+            f"{section}.name: unknown {registry.what} {name!r}; allowed: {', '.join(registry)}"
+        )
+    cls = schema(section, name)
+    raw = {k: v for k, v in raw.items() if v is not None or k in cls.model_fields}
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as error:
+        raise ValueError(_one_line(error, (section,), cls)) from None
 
 
 class TrainConfig(Strict):
@@ -174,8 +155,8 @@ class TrainConfig(Strict):
     constant or cosine-annealed learning rate, gradient-norm clipping, validation every
     `eval_every` steps keeping the best weights, early stopping after `patience`
     evaluations without improvement, a checkpoint every `checkpoint_every` steps.
-    The importance-weighted test figures of VAEs and dequantized image flows use
-    `importance_samples` draws per example."""
+    The importance-weighted test figures of VAEs and of dequantized flows on discrete
+    data use `importance_samples` draws per example."""
 
     steps: PositiveInt = 2000
     batch: PositiveInt = 512
@@ -197,10 +178,20 @@ class TrainConfig(Strict):
 
 class Config(Strict):
     name: str
-    data: DataConfig | None = None
-    target: TargetConfig | None = None
-    model: ModelConfig
+    data: SerializeAsAny[DataConfig] | None = None
+    target: SerializeAsAny[TargetConfig] | None = None
+    model: SerializeAsAny[ModelConfig]
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalogue_sections(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            raw = {
+                k: _section(k, v) if k in SECTIONS and isinstance(v, dict) else v
+                for k, v in raw.items()
+            }
+        return raw
 
     @model_validator(mode="after")
     def _data_or_target(self) -> Config:
@@ -212,38 +203,18 @@ class Config(Strict):
         return self
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    # A discriminated union puts the tag in the path (model.maf.bins): leave it out.
-    tagged = len(loc) > 1 and loc[0] == "model"
-    return ".".join(str(p) for i, p in enumerate(loc) if not (tagged and i == 1))
-
-
-def _allowed_fields(loc: tuple[Any, ...]) -> str:
-    """The fields of the section holding the unknown field at `loc`."""
-    sections: dict[Any, type[BaseModel]] = {
-        "data": DataConfig,
-        "target": TargetConfig,
-        "train": TrainConfig,
-    }
-    if len(loc) == 1:
-        cls: type[BaseModel] = Config
-    elif loc[0] == "model":
-        cls = MODEL_CONFIGS[loc[1]]
-    else:
-        cls = sections[loc[0]]
-    return ", ".join(cls.model_fields)
-
-
-def _one_line(error: ValidationError) -> str:
+def _one_line(
+    error: ValidationError, prefix: tuple[Any, ...] = (), cls: type[BaseModel] | None = None
+) -> str:
+    """The first error of a validation as one line; `prefix` and `cls` locate it when
+    `cls` validated a section."""
     first = error.errors()[0]
-    where, kind = _location(first["loc"]), first["type"]
+    loc = prefix + tuple(first["loc"])
+    where, kind = ".".join(str(p) for p in loc), first["type"]
     if kind == "extra_forbidden":
-        return f"{where}: unknown field; allowed: {_allowed_fields(first['loc'])}"
-    if kind == "union_tag_invalid":
-        given = first["input"].get("name")
-        return f"{where}.name: unknown architecture {given!r}; allowed: {', '.join(MODEL_CONFIGS)}"
-    if kind == "union_tag_not_found":
-        return f"{where}.name: missing; allowed: {', '.join(MODEL_CONFIGS)}"
+        if cls is None:
+            cls = Config if len(loc) == 1 else TrainConfig
+        return f"{where}: unknown field; allowed: {', '.join(cls.model_fields)}"
     message = first["msg"].removeprefix("Value error, ")
     if kind == "value_error":
         return f"{where}.{message}" if where else message
@@ -292,3 +263,16 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
 def dump_config(config: Config) -> str:
     """The config as YAML (every field, defaults included)."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def schema_summary() -> dict[str, dict[str, Any]]:
+    """Every catalogue entry's config fields as JSON schema, by "section.name": a renamed or
+    retyped builder argument shows here (tests pin it)."""
+    summary = {}
+    for section, (registry, _) in SECTIONS.items():
+        for name in registry:
+            properties = schema(section, name).model_json_schema()["properties"]
+            summary[f"{section}.{name}"] = {
+                k: {a: b for a, b in v.items() if a != "title"} for k, v in properties.items()
+            }
+    return summary

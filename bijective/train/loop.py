@@ -15,7 +15,6 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +22,16 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_weights,
-    optimizer_from_flat,
-    optimizer_to_flat,
-    save_checkpoint,
-    save_weights,
-    split_prefix,
-)
+from .checkpoint import load_weights, save_weights
 from .config import TrainConfig
 from .metrics import METRICS, MetricsLog
+from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
 
 Batch = Any
-CHECKPOINT, BEST, METRICS_CSV = "checkpoint", "best.safetensors", "metrics.csv"
 
 
 class Diverged(RuntimeError):
     """Too many non-finite losses in a row; the saved checkpoint and best weights are kept."""
-
-
-@dataclass
-class Progress:
-    """The loop's counters, saved with every checkpoint."""
-
-    step: int = 0
-    best: float = math.inf
-    best_step: int = 0
-    waited: int = 0  # evaluations since the best one
-    skipped: int = 0  # steps whose loss or gradient was not finite
-    in_a_row: int = 0  # consecutive skipped steps
-    stopped_early: bool = False
-    seconds: float = 0.0
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -78,63 +54,6 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         return kind(model.parameters(), fused=True, **options)
     except RuntimeError:
         return kind(model.parameters(), **options)
-
-
-def _rng_tensors(batches: torch.Generator) -> dict[str, Tensor]:
-    rng = {"rng.torch": torch.get_rng_state(), "rng.batches": batches.get_state()}
-    if torch.cuda.is_available():
-        rng |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
-    return rng
-
-
-def _restore_rng(tensors: dict[str, Tensor], batches: torch.Generator) -> None:
-    torch.set_rng_state(tensors["rng.torch"])
-    batches.set_state(tensors["rng.batches"])
-    cuda = split_prefix(tensors, "rng.cuda")
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([cuda[str(i)] for i in range(len(cuda))])
-
-
-def save_state(
-    run_dir: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batches: torch.Generator,
-    progress: Progress,
-) -> None:
-    moments, rest = optimizer_to_flat(optimizer)
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    tensors |= {f"optimizer.{k}": v for k, v in moments.items()} | _rng_tensors(batches)
-    save_checkpoint(
-        run_dir / CHECKPOINT, tensors, {"progress": asdict(progress), "optimizer": rest}
-    )
-
-
-def restore_state(
-    run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, batches: torch.Generator
-) -> Progress:
-    tensors, state = load_checkpoint(run_dir / CHECKPOINT)
-    load_model_weights(model, split_prefix(tensors, "model"), str(run_dir / CHECKPOINT))
-    optimizer_from_flat(optimizer, split_prefix(tensors, "optimizer"), state["optimizer"])
-    _restore_rng(tensors, batches)
-    return Progress(**state["progress"])
-
-
-def load_model_weights(model: nn.Module, weights: dict[str, Tensor], source: str) -> None:
-    """Loads weights, or raises CheckpointError saying which keys or shapes disagree."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        if missing or unexpected:
-            detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
-        else:
-            key = wrong[0]
-            shapes = tuple(weights[key].shape), tuple(expected[key].shape)
-            detail = f"{key} has shape {shapes[0]}, the model {shapes[1]}"
-        raise CheckpointError(f"{source}: the weights do not fit the configured model ({detail})")
-    model.load_state_dict(weights)
 
 
 def fit(

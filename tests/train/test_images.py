@@ -47,7 +47,13 @@ def test_an_image_run_reports_bits_and_writes_grids(tmp_path, capsys, model, deq
     assert results["test_bits_per_dim"] == pytest.approx(bits, rel=1e-9)
     assert results["test_bits_per_dim_iw"] < results["test_bits_per_dim"] + 0.05
     plots = {p.name for p in (run / "plots").iterdir()}
-    assert plots == {"curves.png", "samples_T1.0.png", "samples_T0.7.png", "interpolation.png"}
+    assert plots == {
+        "curves.png",
+        "data.png",
+        "samples_T1.0.png",
+        "samples_T0.7.png",
+        "interpolation.png",
+    }
     capsys.readouterr()
     out = str(tmp_path / "s.png")
     assert main(["sample", str(run), "-n", "4", "--temperature", "0.7", "-o", out]) == 0
@@ -58,17 +64,21 @@ def test_n_bits_reduces_the_levels() -> None:
     raw = image_config(GLOW) | {"data": {"name": "mnist", "n_bits": 3}}
     experiment = T.build(T.parse_config(raw))
     assert experiment.levels == 8 and experiment.shift == 5
-    x = experiment.draw(torch.Generator().manual_seed(0), 1)
-    assert x.shape == (16, 1, 28, 28) and 0 <= x.min() and x.max() <= 7
+    x, context = experiment.draw(torch.Generator().manual_seed(0), 1)
+    assert x.shape == (16, 1, 28, 28) and 0 <= x.min() and x.max() <= 7 and context is None
 
 
 def test_image_config_errors() -> None:
-    with pytest.raises(T.ConfigError, match="glow models images; 'moons' is not"):
+    with pytest.raises(
+        T.ConfigError, match="glow needs the shape of image data; data set 'moons' has none"
+    ):
         T.build(T.parse_config(image_config(GLOW) | {"data": {"name": "moons"}}))
     with pytest.raises(T.ConfigError, match="data.n_bits: reduces 256-level pixels"):
         T.build(T.parse_config(image_config(GLOW, n_bits=3)))  # digits has 17 levels
     maf = {"name": "maf", "transforms": 1, "hidden": [8]}
-    with pytest.raises(T.ConfigError, match="for the image flows"):
+    with pytest.raises(
+        T.ConfigError, match="data.dequantization: variational dequantization needs an image flow"
+    ):
         T.build(T.parse_config(image_config(maf, dequantization="variational")))
     with pytest.raises(T.ConfigError, match="divisible by 16"):
         T.build(T.parse_config(image_config(GLOW | {"levels": 4})))

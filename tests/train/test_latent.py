@@ -45,12 +45,12 @@ def test_a_vae_run_reports_both_bounds(tmp_path, capsys, posterior, steps) -> No
 
 
 def test_vae_config_errors() -> None:
-    with pytest.raises(T.ConfigError, match="a VAE models binarised images; data set 'moons'"):
+    with pytest.raises(T.ConfigError, match="vae models binarised images; 'moons' is not"):
         T.build(T.parse_config(vae() | {"data": {"name": "moons"}}))
     with pytest.raises(T.ConfigError, match="the diagonal posterior has 0 steps"):
         T.build(T.parse_config(vae(posterior="planar")))
     with pytest.raises(T.ConfigError, match="model.posterior"):
         T.parse_config(vae(posterior=3))
     no_data = {k: v for k, v in vae().items() if k != "data"} | {"target": {"name": "u1"}}
-    with pytest.raises(T.ConfigError, match="a target is fitted by a flow, not 'vae'"):
+    with pytest.raises(T.ConfigError, match="model.name: vae is fitted to data, not to a target"):
         T.build(T.parse_config(no_data))

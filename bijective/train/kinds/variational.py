@@ -1,5 +1,4 @@
-"""A variational-inference experiment: a flow q fitted to an unnormalized target p~ by
-reverse KL, with the same loop, checkpoints, metrics and plots as density estimation.
+"""Variational inference: a flow q fitted to an unnormalized target p~ by reverse KL.
 
 Validation and test report the exact KL(q || p) = E_q[log q - log p~] + log Z (the target
 knows log Z) from a fixed-seed batch of samples, with its Monte Carlo standard error.
@@ -13,21 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from .. import objectives
-from ..flows import Flow
-from ..targets import Target, get
-from .common import Run
-from .config import ARCHITECTURES, Config, ConfigError
-from .loop import Progress
+from ... import objectives
+from ...registry import Entry
+from ...targets import Target, get
+from ..config import Config, ConfigError
+from ..state import Progress
+from .base import Run, supplied
 
 
 @dataclass
 class VariationalExperiment(Run):
     config: Config
     target: Target
-    model: Flow
+    model: nn.Module  # a flow with sample_and_log_prob
 
     metric = "val_kl"
 
@@ -40,7 +39,7 @@ class VariationalExperiment(Run):
         """A step's "batch" is its beta: the samples are drawn by the flow itself."""
         return self.beta(step)
 
-    def loss(self, model: Flow, beta: float) -> Tensor:
+    def loss(self, model: nn.Module, beta: float) -> Tensor:
         return objectives.reverse_kl(model, self.target, self.config.train.batch, beta=beta)
 
     def kl(self, n: int, seed: int) -> tuple[float, float]:
@@ -51,7 +50,7 @@ class VariationalExperiment(Run):
                 self.model, self.target, n, batch=self.config.train.eval_batch
             )
 
-    def validate(self, model: Flow) -> float:
+    def validate(self, model: nn.Module) -> float:
         return self.kl(self.config.target.val_samples, self.config.train.seed + 1)[0]
 
     def results(self, progress: Progress) -> dict[str, Any]:
@@ -59,10 +58,7 @@ class VariationalExperiment(Run):
         kl, stderr = self.kl(self.config.target.test_samples, self.config.train.seed + 2)
         log_z = self.target.log_normalizer
         return {
-            "name": self.config.name,
-            "target": self.config.target.name,
-            "model": self.config.model.name,
-            **self.summary(progress),
+            **self.fields(progress),
             "kl": kl,
             "kl_stderr": stderr,
             "log_normalizer": log_z,
@@ -71,11 +67,25 @@ class VariationalExperiment(Run):
             "eval_seconds": round(time.perf_counter() - started, 1),
         }
 
-    def to_data_space(self, y: Tensor) -> Tensor:
-        return y.detach().cpu()
+    def summary(self, results: dict[str, Any]) -> str:
+        kl = f"KL(q || p) {results['kl']:.4f} +- {results['kl_stderr']:.4f} nats"
+        return f"{results['name']}: {kl}" + self.steps_line(results)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
+        if label is not None:
+            raise ConfigError("--label: this run's model is not conditional")
+        return self.model.eval().sample((n,), temperature=temperature).cpu()
+
+    def picture(self, samples: Tensor, path: Path) -> None:
+        from ... import viz
+
+        if self.target.features != 2:
+            raise ConfigError(f"-o {path}: PNG needs a 2-D target; use .npy")
+        viz.samples_on_target(samples, self.target, path)
 
     def write_plots(self, run_dir: Path) -> None:
-        from .. import viz
+        from ... import viz
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
@@ -84,15 +94,14 @@ class VariationalExperiment(Run):
             viz.target_fit(self.model, self.target, plots / "density.png")
 
 
-def build(config: Config) -> VariationalExperiment:
+def build(config: Config, entry: Entry) -> VariationalExperiment:
     """The target and the configured flow on its dimension (seeded by train.seed)."""
-    if config.model.name not in ARCHITECTURES:
-        raise ConfigError(f"model.name: a target is fitted by a flow, not {config.model.name!r}")
     target = get(config.target.name, **config.target.options())
+    available = {"features": target.features, "context": 0}
+    arguments = supplied(entry, available, f"target {config.target.name!r}")
     torch.manual_seed(config.train.seed)
-    options = config.model.model_dump(exclude={"name"})
     try:
-        model = ARCHITECTURES[config.model.name](target.features, 0, **options)
+        model = entry.build(**arguments, **config.model.options())
     except ValueError as error:
         raise ConfigError(f"model: {error}") from None
     return VariationalExperiment(config, target, model.to(config.train.device))

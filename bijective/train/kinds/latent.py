@@ -1,10 +1,10 @@
-"""A latent-variable experiment: a VAE on dynamically binarised images, trained by the
-negative ELBO with the same loop, checkpoints, metrics and plots as the flows.
+"""Latent-variable models (a VAE) on dynamically binarised images, trained by the
+negative ELBO.
 
 Pixels x in {0..levels-1} become binary images b ~ Bernoulli(x / (levels - 1)): a fresh
 draw for every training batch (dynamic binarisation), one seeded draw for validation and
-test. Reported: the test -ELBO and the importance-sampled -log p(x) (train.importance_
-samples draws per image), in nats per image.
+test. Reported: test_nll, the importance-sampled -log p(b) (train.importance_samples
+draws per image), and test_neg_elbo, in nats per binarised image.
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..data import Dataset, Split
-from ..models import VAE
-from .common import Run
-from .config import Config, ConfigError
-from .loop import Progress
+from ...data import Dataset, Split
+from ...registry import Entry
+from ..config import Config, ConfigError
+from ..state import Progress
+from .base import Run, load_data, supplied
 
 
 @dataclass
 class LatentExperiment(Run):
     config: Config
     data: Dataset
-    model: VAE
+    model: nn.Module  # with elbo(x, samples=) and log_prob(x, samples=)
 
     metric = "val_neg_elbo"
 
@@ -39,18 +39,16 @@ class LatentExperiment(Run):
         rows = torch.randint(len(self.data.train), (self.config.train.batch,), generator=generator)
         return self.binarise(self.data.train.x[rows], generator)
 
-    def loss(self, model: VAE, x: Tensor) -> Tensor:
+    def loss(self, model: nn.Module, x: Tensor) -> Tensor:
         return -model.elbo(x).mean()
-
-    def fixed(self, split: Split, seed: int) -> Tensor:
-        return self.binarise(split.x, torch.Generator().manual_seed(seed))
 
     def _mean(self, split: Split, seed: int, score: Any) -> float:
         """The mean of -score(rows) over a split binarised with `seed`, its posterior draws
         seeded too."""
-        return self.mean_negative(self.fixed(split, seed), score, seed)
+        x = self.binarise(split.x, torch.Generator().manual_seed(seed))
+        return self.mean_negative(lambda rows, _: score(rows), seed, x)
 
-    def validate(self, model: VAE) -> float:
+    def validate(self, model: nn.Module) -> float:
         return self._mean(self.data.val, self.config.data.seed + 1, model.elbo)
 
     def results(self, progress: Progress) -> dict[str, Any]:
@@ -60,12 +58,9 @@ class LatentExperiment(Run):
         neg_elbo = self._mean(test, seed, lambda x: self.model.elbo(x, samples=10))
         nll = self._mean(test, seed, lambda x: self.model.log_prob(x, samples=samples))
         return {
-            "name": self.config.name,
-            "data": self.data.name,
-            "model": "vae",
+            **self.fields(progress),
             "posterior": self.config.model.posterior,
             "flow_steps": self.config.model.steps,
-            **self.summary(progress),
             "val_neg_elbo": self.validate(self.model),
             "test_neg_elbo": neg_elbo,
             "test_nll": nll,
@@ -73,11 +68,24 @@ class LatentExperiment(Run):
             "eval_seconds": round(time.perf_counter() - started, 1),
         }
 
-    def to_data_space(self, y: Tensor) -> Tensor:
-        return y.detach().cpu() * (self.data.levels - 1)
+    def summary(self, results: dict[str, Any]) -> str:
+        line = f"{results['name']}: test NLL {results['test_nll']:.4f} nats (importance-sampled)"
+        return line + f", -ELBO {results['test_neg_elbo']:.4f}" + self.steps_line(results)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
+        if label is not None:
+            raise ConfigError("--label: this run's model is not conditional")
+        x = self.model.eval().sample((n,), temperature=temperature)
+        return x.cpu() * (self.data.levels - 1)
+
+    def picture(self, samples: Tensor, path: Path) -> None:
+        from ... import viz
+
+        viz.image_grid(samples.view(-1, *self.data.image_shape) / (self.data.levels - 1), path)
 
     def write_plots(self, run_dir: Path) -> None:
-        from .. import viz
+        from ... import viz
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
@@ -86,15 +94,16 @@ class LatentExperiment(Run):
         viz.image_grid(means.view(-1, *self.data.image_shape), plots / "samples.png", rows=8)
 
 
-def build(config: Config, data: Dataset) -> LatentExperiment:
+def build(config: Config, entry: Entry) -> LatentExperiment:
+    data = load_data(config)
     if data.image_shape is None or data.levels is None:
-        raise ConfigError(f"model: a VAE models binarised images; data set {data.name!r} is not")
+        raise ConfigError(f"model: {entry.name} models binarised images; {data.name!r} is not")
     if config.data.conditional:
-        raise ConfigError("data.conditional: the VAE has no conditional form")
+        raise ConfigError(f"data.conditional: {entry.name} has no conditional form")
+    arguments = supplied(entry, {"features": data.features}, f"data set {data.name!r}")
     torch.manual_seed(config.train.seed)
-    options = config.model.model_dump(exclude={"name"})
     try:
-        model = VAE(data.features, **options)
+        model = entry.build(**arguments, **config.model.options())
     except ValueError as error:
         raise ConfigError(f"model: {error}") from None
     return LatentExperiment(config, data, model.to(config.train.device))

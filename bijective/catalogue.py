@@ -1,0 +1,39 @@
+"""The catalogue: every model, data set and target by name, each registered once.
+
+An entry (bijective.registry.Entry) says how to build the thing, which experiment kinds
+use it (bijective.train.kinds: "density" fits data by maximum likelihood, "variational"
+fits a target by reverse KL, "latent" trains a latent-variable model by its ELBO), and
+which builder arguments the data supply: `features` (D), `context` (the number of
+classes of a conditional model, else 0), `shape` (an image's (C, H, W)). The config
+schema, `bijective list`, the dispatch to a kind and the builders all read it.
+
+A new model family is one module and one line here:
+
+    MODELS.add("fvsbn", models.FVSBN, ("density",), supplies=("features", "context"))
+"""
+
+from __future__ import annotations
+
+from . import flows, models
+from .data import DATASETS
+from .registry import Entry, Registry
+from .targets import TARGETS
+
+FLOW = ("density", "variational")  # a flow fits data, or a target
+VECTOR = ("features", "context")
+
+MODELS = Registry("architecture")
+MODELS.add("maf", flows.MAF, FLOW, VECTOR, "masked autoregressive flow (MADE layers)")
+MODELS.add("iaf", flows.IAF, FLOW, VECTOR, "inverse autoregressive flow")
+MODELS.add("nsf", flows.NSF, FLOW, VECTOR, "neural spline flow (autoregressive or coupling)")
+MODELS.add("realnvp", flows.RealNVP, FLOW, VECTOR, "affine coupling flow")
+MODELS.add("nice", flows.NICE, FLOW, VECTOR, "additive coupling flow")
+MODELS.add("planar", flows.PlanarFlow, FLOW, VECTOR, "K planar maps")
+MODELS.add("radial", flows.RadialFlow, FLOW, VECTOR, "K radial maps")
+MODELS.add("glow", flows.Glow, ("density",), ("shape",), "multi-scale Glow on images")
+MODELS.add(
+    "image-realnvp", flows.ImageRealNVP, ("density",), ("shape",), "multi-scale RealNVP on images"
+)
+MODELS.add("vae", models.VAE, ("latent",), ("features",), "VAE with a flow posterior (binary)")
+
+__all__ = ["DATASETS", "MODELS", "TARGETS", "Entry", "Registry"]

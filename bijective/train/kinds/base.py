@@ -1,0 +1,151 @@
+"""What the loop, the orchestration and the CLI need of an experiment (the Experiment
+protocol), what every kind shares (Run: the device, seeded evaluation, the results'
+common fields, saving samples), and how a kind is registered (Kind)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ...data import Dataset, load
+from ...registry import Entry
+from ..config import Config, ConfigError
+from ..state import Progress
+
+
+@runtime_checkable
+class Experiment(Protocol):
+    """A config made into a model and its training data (or target).
+
+    metric: the key of metrics.METRICS that `validate` returns (lower is better);
+    draw(generator, step) -> a training batch; loss(model, batch) -> a scalar Tensor;
+    validate(model) -> float; results(progress) -> the dict written to results.json;
+    sample(n, temperature, label) -> n samples in the data's units (per class for a
+    conditional model when label is None); save_samples(samples, path) writes them
+    (.npy, or a picture where the data allow); write_plots(run_dir); summary(results) ->
+    the one line the CLI prints.
+    """
+
+    config: Config
+    model: nn.Module
+    metric: str
+
+    def draw(self, generator: torch.Generator, step: int) -> Any: ...
+
+    def loss(self, model: nn.Module, batch: Any) -> Tensor: ...
+
+    def validate(self, model: nn.Module) -> float: ...
+
+    def results(self, progress: Progress) -> dict[str, Any]: ...
+
+    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor: ...
+
+    def save_samples(self, samples: Tensor, path: Path) -> None: ...
+
+    def write_plots(self, run_dir: Path) -> None: ...
+
+    def summary(self, results: dict[str, Any]) -> str: ...
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An experiment kind: the config section it fits (`data` or `target`) and how it builds
+    an Experiment from a config and the model's catalogue entry."""
+
+    section: str
+    build: Callable[[Config, Entry], Experiment]
+
+
+class Run:
+    """Mixed into the kinds' experiment dataclasses (they define `config` and `model`)."""
+
+    config: Config
+    model: nn.Module
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.config.train.device)
+
+    @contextlib.contextmanager
+    def seeded(self, seed: int) -> Iterator[None]:
+        """Random draws seeded by `seed` inside, the global random state untouched outside
+        (so evaluating never changes what training draws next)."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def mean_negative(
+        self, score: Callable[..., Tensor], seed: int, x: Tensor, context: Tensor | None = None
+    ) -> float:
+        """The mean of -score(rows, context rows) over the rows of x, in chunks of
+        train.eval_batch, in eval mode without gradients, its random draws seeded by
+        `seed` (so validation is a fixed function of the weights); the mode is restored."""
+        was_training = self.model.training
+        self.model.eval()
+        total, size = 0.0, self.config.train.eval_batch
+        with torch.no_grad(), self.seeded(seed):
+            for start in range(0, len(x), size):
+                c = None if context is None else context[start : start + size]
+                total -= float(score(x[start : start + size], c).double().sum())
+        self.model.train(was_training)
+        return total / len(x)
+
+    def fields(self, progress: Progress) -> dict[str, Any]:
+        """The results' first fields: what ran, the model's size and the training loop."""
+        section = self.config.data if self.config.data is not None else self.config.target
+        return {
+            "name": self.config.name,
+            "data" if self.config.data is not None else "target": section.name,
+            "model": self.config.model.name,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "steps": progress.step,
+            "best_step": progress.best_step,
+            "stopped_early": progress.stopped_early,
+            "skipped_steps": progress.skipped,
+            "train_seconds": round(progress.seconds, 1),
+        }
+
+    def steps_line(self, results: dict[str, Any]) -> str:
+        return (
+            f" (best step {results['best_step']} of {results['steps']}, "
+            f"{results['parameters']:,} parameters)"
+        )
+
+    def save_samples(self, samples: Tensor, path: Path) -> None:
+        """.npy for any samples; .png where `picture` can draw them."""
+        if path.suffix == ".npy":
+            np.save(path, samples.numpy())
+        elif path.suffix == ".png":
+            self.picture(samples, path)
+        else:
+            raise ConfigError(f"-o {path}: expected a .npy or .png file name")
+
+    def picture(self, samples: Tensor, path: Path) -> None:
+        raise ConfigError(f"-o {path}: this run's samples have no picture; use .npy")
+
+
+def supplied(entry: Entry, available: dict[str, Any], source: str) -> dict[str, Any]:
+    """The builder arguments `entry.supplies` names, from what the data or target offers
+    (`available`; None where it has no such thing, e.g. no image shape)."""
+    missing = [n for n in entry.supplies if available.get(n) is None]
+    if missing:
+        raise ConfigError(
+            f"model: {entry.name} needs the {missing[0]} of image data; {source} has none"
+        )
+    return {name: available[name] for name in entry.supplies}
+
+
+def load_data(config: Config) -> Dataset:
+    """The configured data set; ConfigError for a missing file, NaN in the data, ..."""
+    try:
+        return load(config.data.name, config.data.standardise, **config.data.loader_options())
+    except ValueError as error:
+        raise ConfigError(f"data: {error}") from None
