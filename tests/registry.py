@@ -150,6 +150,17 @@ CASES: list[Case] = [
     Case("sylvester-orthogonal-5-m3", lambda: T.Sylvester(5, m=3), (5,)),
     Case("sylvester-householder-4", lambda: T.Sylvester(4, q="householder", reflections=3), (4,)),
     Case("sylvester-triangular-2", lambda: T.Sylvester(2, q="triangular"), (2,)),
+    # Amortised: parameters per example from a linear head on the context (VAE posteriors).
+    Case("planar-3-stack-of-3-context-4", lambda: T.Planar(3, layers=3, context=4), (3,), 4),
+    Case("radial-3-context-2", lambda: T.Radial(3, context=2), (3,), 2),
+    Case(
+        "sylvester-householder-3-context-2",
+        lambda: T.Sylvester(3, q="householder", reflections=2, context=2),
+        (3,),
+        2,
+    ),
+    Case("sylvester-orthogonal-4-m2-context-3", lambda: T.Sylvester(4, m=2, context=3), (4,), 3),
+    Case("planar-2-context-2", lambda: T.Planar(2, context=2), (2,), 2),
     # coupling
     Case("coupling-additive-4", lambda: T.AdditiveCoupling(4, masks.half(4)), (4,)),
     # Large random conditioner weights saturate the log-scale clamp and give heavy tails:

@@ -1,21 +1,6 @@
 """The likelihood models flows are compared with: VAEs (with flow posteriors)."""
 
-from .posteriors import (
-    POSTERIORS,
-    IAFPosterior,
-    PlanarPosterior,
-    Posterior,
-    RadialPosterior,
-    SylvesterPosterior,
-)
+from .posteriors import POSTERIORS, Posterior
 from .vae import VAE
 
-__all__ = [
-    "POSTERIORS",
-    "VAE",
-    "IAFPosterior",
-    "PlanarPosterior",
-    "Posterior",
-    "RadialPosterior",
-    "SylvesterPosterior",
-]
+__all__ = ["POSTERIORS", "VAE", "Posterior"]

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from .. import objectives
 from ..nn import MLP
 from ..validation import check_context
-from .posteriors import POSTERIORS
+from .posteriors import POSTERIORS, Posterior
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -53,7 +53,7 @@ class VAE(nn.Module):
         self.encoder = nn.Sequential(
             MLP(features, last, layers, activation=nn.ELU, zero_init=False), nn.ELU()
         )
-        self.posterior = POSTERIORS[posterior](last, latent, steps)
+        self.posterior = Posterior(last, latent, POSTERIORS[posterior](latent, last, steps))
         self.decoder = MLP(
             latent, features, tuple(reversed(hidden)), activation=nn.ELU, zero_init=False
         )

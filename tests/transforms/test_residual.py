@@ -73,7 +73,7 @@ def test_radial_beta_constraint_and_inverse_near_the_boundary() -> None:
         t.alpha_raw.fill_(2.0)
         t.beta_raw.fill_(-30.0)  # beta = -alpha + 1e-13: the edge of invertibility
     with torch.no_grad():
-        alpha, beta = t._alpha_beta()
+        _, alpha, beta = t._centre_alpha_beta(None)
     assert float(beta) >= -float(alpha)
     x = (
         torch.randn(300, 3, dtype=torch.float64)
@@ -105,7 +105,7 @@ def test_sylvester_inverse_converges_for_constrained_extremes(
         t.r.diagonal().fill_(diagonal)
         t.r_tilde.diagonal().fill_(-diagonal)
     with torch.no_grad():
-        _, r, rt, diag = t._parts()
+        _, r, rt, _, diag = t._parts(None)
     assert (diag > -1).all() and float(diag.min()) < -0.999
     x = 3 * torch.randn(400, 6, dtype=torch.float64)
     z, ladj = t(x)

@@ -143,6 +143,17 @@ def supplied(entry: Entry, available: dict[str, Any], source: str) -> dict[str, 
     return {name: available[name] for name in entry.supplies}
 
 
+def build_model(config: Config, entry: Entry, arguments: dict[str, Any]) -> nn.Module:
+    """The entry's model from the supplied arguments and the config's options, seeded by
+    train.seed, on train.device; a ValueError of the builder becomes a ConfigError."""
+    torch.manual_seed(config.train.seed)
+    try:
+        model = entry.build(**arguments, **config.model.options())
+    except ValueError as error:
+        raise ConfigError(f"model: {error}") from None
+    return model.to(config.train.device)
+
+
 def load_data(config: Config) -> Dataset:
     """The configured data set; ConfigError for a missing file, NaN in the data, ..."""
     try:

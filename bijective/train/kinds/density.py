@@ -30,7 +30,7 @@ from ...flows import DequantizedFlow, Flow, dequantized
 from ...registry import Entry
 from ..config import Config, ConfigError
 from ..state import Progress
-from .base import Run, load_data, supplied
+from .base import Run, build_model, load_data, supplied
 
 
 @dataclass
@@ -211,12 +211,7 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
             raise ConfigError(f"data.conditional: {entry.name} has no conditional form here")
         context = data.classes
     available = {"features": data.features, "context": context, "shape": data.image_shape}
-    arguments = supplied(entry, available, f"data set {data.name!r}")
-    torch.manual_seed(config.train.seed)
-    try:
-        model = entry.build(**arguments, **config.model.options())
-    except ValueError as error:
-        raise ConfigError(f"model: {error}") from None
+    model = build_model(config, entry, supplied(entry, available, f"data set {data.name!r}"))
     if levels is not None:
         if not isinstance(model, Flow):
             raise ConfigError(f"model: {entry.name} is not a flow; {data.name!r} is discrete")

@@ -21,7 +21,7 @@ from ...data import Dataset, Split
 from ...registry import Entry
 from ..config import Config, ConfigError
 from ..state import Progress
-from .base import Run, load_data, supplied
+from .base import Run, build_model, load_data, supplied
 
 
 @dataclass
@@ -101,9 +101,4 @@ def build(config: Config, entry: Entry) -> LatentExperiment:
     if config.data.conditional:
         raise ConfigError(f"data.conditional: {entry.name} has no conditional form")
     arguments = supplied(entry, {"features": data.features}, f"data set {data.name!r}")
-    torch.manual_seed(config.train.seed)
-    try:
-        model = entry.build(**arguments, **config.model.options())
-    except ValueError as error:
-        raise ConfigError(f"model: {error}") from None
-    return LatentExperiment(config, data, model.to(config.train.device))
+    return LatentExperiment(config, data, build_model(config, entry, arguments))

@@ -19,7 +19,7 @@ from ...registry import Entry
 from ...targets import Target, get
 from ..config import Config, ConfigError
 from ..state import Progress
-from .base import Run, supplied
+from .base import Run, build_model, supplied
 
 
 @dataclass
@@ -98,10 +98,5 @@ def build(config: Config, entry: Entry) -> VariationalExperiment:
     """The target and the configured flow on its dimension (seeded by train.seed)."""
     target = get(config.target.name, **config.target.options())
     available = {"features": target.features, "context": 0}
-    arguments = supplied(entry, available, f"target {config.target.name!r}")
-    torch.manual_seed(config.train.seed)
-    try:
-        model = entry.build(**arguments, **config.model.options())
-    except ValueError as error:
-        raise ConfigError(f"model: {error}") from None
-    return VariationalExperiment(config, target, model.to(config.train.device))
+    model = build_model(config, entry, supplied(entry, available, f"target {config.target.name!r}"))
+    return VariationalExperiment(config, target, model)
