@@ -41,7 +41,7 @@ def run(name: str, n_test: int, out: Path, overrides: list[str]) -> dict:
     )
     out.mkdir(parents=True)
     with torch.no_grad():  # ActNorm's data-dependent initialisation on a larger batch
-        experiment.model.log_prob(experiment.images(data.train.x[:256]))
+        experiment.model.log_prob(experiment.inputs(data.train.x[:256]))
     progress = T.fit(
         experiment.model,
         experiment.loss,

@@ -129,10 +129,15 @@ def schema(section: str, name: str) -> type[Strict]:
     return _schema(section, registry[name])
 
 
+def _takes_none(cls: type[BaseModel], name: str) -> bool:
+    field = cls.model_fields.get(name)
+    return field is not None and type(None) in typing.get_args(field.annotation)
+
+
 def _section(section: str, raw: dict[str, Any]) -> Strict:
     """One section validated by its entry's schema; ValueError with the one-line message.
-    An option set to null that the entry does not have counts as unset (run directories
-    of earlier versions wrote every option of every set)."""
+    A null where the field takes none counts as unset (run directories of earlier versions
+    wrote every option of every data set and target, null for "the loader's default")."""
     registry, _ = SECTIONS[section]
     if "name" not in raw:
         raise ValueError(f"{section}.name: missing; allowed: {', '.join(registry)}")
@@ -142,7 +147,7 @@ def _section(section: str, raw: dict[str, Any]) -> Strict:
             f"{section}.name: unknown {registry.what} {name!r}; allowed: {', '.join(registry)}"
         )
     cls = schema(section, name)
-    raw = {k: v for k, v in raw.items() if v is not None or k in cls.model_fields}
+    raw = {k: v for k, v in raw.items() if v is not None or _takes_none(cls, k)}
     try:
         return cls.model_validate(raw)
     except ValidationError as error:

@@ -110,8 +110,8 @@ class Planar(_Amortised):
         self,
         features: int,
         layers: int = 1,
-        context: int = 0,
         generator: torch.Generator | None = None,
+        context: int = 0,
     ) -> None:
         super().__init__()
         if layers < 1:
@@ -187,7 +187,7 @@ class Radial(_Amortised):
     """
 
     def __init__(
-        self, features: int, context: int = 0, generator: torch.Generator | None = None
+        self, features: int, generator: torch.Generator | None = None, context: int = 0
     ) -> None:
         super().__init__()
         self.event_shape = (features,)
@@ -244,8 +244,8 @@ class Sylvester(_Amortised):
         m: int | None = None,
         q: Literal["orthogonal", "householder", "triangular"] = "orthogonal",
         reflections: int | None = None,
-        context: int = 0,
         generator: torch.Generator | None = None,
+        context: int = 0,
     ) -> None:
         super().__init__()
         self.event_shape = (features,)
