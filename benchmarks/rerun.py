@@ -8,7 +8,11 @@ discrete vectors (digits MAF) now draws its dequantization noise from torch's ge
 inside DequantizedFlow, and the VAE posteriors are new modules (same sizes, other initial
 draws): those cells can only agree within the seed spread.
 
-    python benchmarks/rerun.py [--cells moons-maf ...]     # about 40 minutes on 2 cores
+    python benchmarks/rerun.py [--cells moons-maf ...]     # about 30 minutes on 2 cores
+    python benchmarks/rerun.py --cells mnist-vae-iaf-4 --seeds 1 2 --out rerun_seeds
+
+Other seeds (`--seeds`, train.seed) measure the spread the committed one-seed cells lack.
+The image cell, like benchmarks/images.py, rewrites that run's sample grids in results/.
 """
 
 from __future__ import annotations
@@ -33,14 +37,20 @@ def committed(table: str, **match: object) -> dict:
     return next(r for r in rows if all(r.get(k) == v for k, v in match.items()))
 
 
-def two_moons(model: dict, schedule: str) -> Callable[[Path], dict]:
-    def train(out: Path) -> dict:
+def two_moons(model: dict, schedule: str) -> Callable[[Path, int], dict]:
+    def train(out: Path, seed: int) -> dict:
         config = T.parse_config(
             {
                 "name": "two-moons",
                 "data": {"name": "moons", "noise": 0.05},
                 "model": model,
-                "train": {"steps": 2000, "batch": 512, "lr": 1e-3, "schedule": schedule},
+                "train": {
+                    "steps": 2000,
+                    "batch": 512,
+                    "lr": 1e-3,
+                    "schedule": schedule,
+                    "seed": seed,
+                },
             }
         )
         return T.train(config, out, log=lambda _: None)
@@ -48,8 +58,12 @@ def two_moons(model: dict, schedule: str) -> Callable[[Path], dict]:
     return train
 
 
-def config(path: str) -> Callable[[Path], dict]:
-    return lambda out: T.train(T.load_config(CONFIGS / path), out, log=lambda _: None)
+def config(path: str) -> Callable[[Path, int], dict]:
+    def train(out: Path, seed: int) -> dict:
+        config = T.load_config(CONFIGS / path, [f"train.seed={seed}"])
+        return T.train(config, out, log=lambda _: None)
+
+    return train
 
 
 # name -> (what, how to train it, the committed figure, the key of the new one, spread)
@@ -88,7 +102,7 @@ CELLS = {
     ),
     "digits-glow-uniform": (
         "digits, Glow, uniform dequantization: test bits/dim (bound)",
-        lambda out: images.run("digits-glow-uniform", 1000, out, []),
+        lambda out, seed: images.run("digits-glow-uniform", 1000, out, [f"train.seed={seed}"]),
         lambda: committed("images", name="digits-glow-uniform")["test_bits_per_dim"],
         "test_bits_per_dim",
         "one seed",
@@ -116,41 +130,46 @@ for _data in ("digits", "mnist"):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=list(CELLS))
-    chosen = parser.parse_args().cells
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="train.seed values")
+    parser.add_argument("--out", default="rerun", help="results/OUT.md and OUT.json")
+    args = parser.parse_args()
     torch.set_num_threads(2)
     rows = []
     with tempfile.TemporaryDirectory() as runs:
-        for cell in chosen:
+        for cell in args.cells:
             what, train, old, key, spread = CELLS[cell]
-            results = train(Path(runs) / cell)
-            rows.append(
-                {
-                    "cell": cell,
-                    "what": what,
-                    "committed": old(),
-                    "now": results[key],
-                    "spread": spread,
-                    "train_seconds": results["train_seconds"],
-                }
-            )
-            print(rows[-1], flush=True)
-            write(rows)  # after every cell: an interrupted run keeps its rows
+            for seed in args.seeds:
+                results = train(Path(runs) / f"{cell}-{seed}", seed)
+                rows.append(
+                    {
+                        "cell": cell,
+                        "what": what,
+                        "seed": seed,
+                        "committed": old() if seed == 0 else None,  # committed: seed 0
+                        "now": results[key],
+                        "spread": spread,
+                        "train_seconds": results["train_seconds"],
+                    }
+                )
+                print(rows[-1], flush=True)
+                write(rows, args.out)  # after every run: an interrupted one keeps its rows
 
 
-def write(rows: list[dict]) -> None:
-    header = ["cell", "committed", "now", "difference", "committed seed spread", "train s"]
+def write(rows: list[dict], name: str) -> None:
+    header = ["cell", "seed", "committed", "now", "difference", "committed seed spread", "train s"]
     cells = [
         [
             r["what"],
-            f"{r['committed']:.4f}",
+            str(r["seed"]),
+            "" if r["committed"] is None else f"{r['committed']:.4f}",
             f"{r['now']:.4f}",
-            f"{r['now'] - r['committed']:+.4f}",
+            "" if r["committed"] is None else f"{r['now'] - r['committed']:+.4f}",
             r["spread"],
             f"{r['train_seconds']:.0f}",
         ]
         for r in rows
     ]
-    save("rerun", {"script": "benchmarks/rerun.py"}, rows, header, cells)
+    save(name, {"script": "benchmarks/rerun.py"}, rows, header, cells)
 
 
 if __name__ == "__main__":

@@ -23,15 +23,15 @@ _LOG_2PI = math.log(2 * math.pi)
 
 class Posterior(nn.Module):
     """q(z | x): the diagonal Gaussian q0 (Kingma & Welling 2014) of linear heads on h,
-    then `flow` (a Transform with context H, applied forward z0 -> z_K) when given.
-    forward(h, samples) -> (z (S, N, L), log q(z | x) (S, N))."""
+    then the K-map conditional flow POSTERIORS[`flow`] (context H, applied forward
+    z0 -> z_K); "diagonal" has none. forward(h, samples) -> (z (S, N, L), log q (S, N))."""
 
-    def __init__(self, hidden: int, latent: int, flow: Transform | None = None) -> None:
+    def __init__(self, hidden: int, latent: int, flow: str = "diagonal", steps: int = 0) -> None:
         super().__init__()
         self.latent = latent
         self.loc = nn.Linear(hidden, latent)
         self.log_scale = nn.Linear(hidden, latent)
-        self.flow = flow
+        self.flow = POSTERIORS[flow](latent, hidden, steps)
 
     def forward(self, h: Tensor, samples: int = 1) -> tuple[Tensor, Tensor]:
         mu, log_sigma = self.loc(h), self.log_scale(h)

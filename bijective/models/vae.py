@@ -53,7 +53,7 @@ class VAE(nn.Module):
         self.encoder = nn.Sequential(
             MLP(features, last, layers, activation=nn.ELU, zero_init=False), nn.ELU()
         )
-        self.posterior = Posterior(last, latent, POSTERIORS[posterior](latent, last, steps))
+        self.posterior = Posterior(last, latent, posterior, steps)
         self.decoder = MLP(
             latent, features, tuple(reversed(hidden)), activation=nn.ELU, zero_init=False
         )

@@ -15,7 +15,7 @@ H, L = 6, 4
 
 def posterior(name: str, seed: int = 0) -> Posterior:
     torch.manual_seed(seed)
-    post = Posterior(H, L, POSTERIORS[name](L, H, STEPS[name]))
+    post = Posterior(H, L, name, STEPS[name])
     return randomise(post.double(), 0.3, torch.Generator().manual_seed(seed))
 
 
