@@ -62,6 +62,9 @@ def split(
 ) -> tuple[Split, Split, Split]:
     """Seeded random splits: the test part is `test` when the data set fixes one, else a
     `test_fraction` of x; the validation part is a `val_fraction` of what remains."""
+    for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if fraction is not None and not 0 < fraction < 1:
+            raise ValueError(f"split: {name} must lie in (0, 1); got {fraction}")
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(x), generator=g)
     x, labels = x[order], None if labels is None else labels[order]

@@ -26,6 +26,8 @@ def _toy(
     noise: float | None = None,
 ) -> Dataset:
     generate = TOY[name]
+    if noise is not None and noise < 0:
+        raise ValueError(f"data set {name!r}: noise must be >= 0; got {noise}")
     if noise is not None and name not in _NOISY:
         raise ValueError(f"data set {name!r} has no noise option (only {', '.join(_NOISY)})")
     noise_options = {} if noise is None else {"noise": noise}

@@ -102,3 +102,20 @@ def test_every_shipped_config_validates_and_builds(path: Path) -> None:
         pytest.skip("needs the Debian package dataset-fashion-mnist (validated above)")
     experiment = T.build(config)
     assert experiment.data.features > 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"noise": -1.0}, "data: data set 'moons': noise must be >= 0; got -1.0"),
+        ({"name": "digits", "val_fraction": 1.5}, "data: split: val_fraction must lie in (0, 1)"),
+        ({"name": "wine", "test_fraction": 0.0}, "data: split: test_fraction must lie in (0, 1)"),
+    ],
+)
+def test_an_impossible_data_option_is_one_line_before_anything_is_written(data, message) -> None:
+    raw = tiny(data=data)
+    if data.get("name", "moons") != "moons":
+        raw["data"] = {"name": data["name"]} | {k: v for k, v in data.items() if k != "name"}
+    with pytest.raises(T.ConfigError) as caught:
+        T.build(T.parse_config(raw))
+    assert str(caught.value).startswith(message)
