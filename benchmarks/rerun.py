@@ -26,6 +26,7 @@ from pathlib import Path
 import images
 import torch
 from report import RESULTS, save
+from two_moons import moons_config
 
 import bijective.train as T
 
@@ -39,21 +40,7 @@ def committed(table: str, **match: object) -> dict:
 
 def two_moons(model: dict, schedule: str) -> Callable[[Path, int], dict]:
     def train(out: Path, seed: int) -> dict:
-        config = T.parse_config(
-            {
-                "name": "two-moons",
-                "data": {"name": "moons", "noise": 0.05},
-                "model": model,
-                "train": {
-                    "steps": 2000,
-                    "batch": 512,
-                    "lr": 1e-3,
-                    "schedule": schedule,
-                    "seed": seed,
-                },
-            }
-        )
-        return T.train(config, out, log=lambda _: None)
+        return T.train(moons_config(model, schedule, seed), out, log=lambda _: None)
 
     return train
 
