@@ -66,6 +66,10 @@ def test_n_bits_reduces_the_levels() -> None:
     assert experiment.levels == 8 and experiment.shift == 5
     x, context = experiment.draw(torch.Generator().manual_seed(0), 1)
     assert x.shape == (16, 1, 28, 28) and 0 <= x.min() and x.max() <= 7 and context is None
+    # Back in the data's units (what the plots compare samples with): the kept top 3 bits.
+    pixels = experiment.data.test.x[:4]
+    shown = experiment.to_data_space(experiment.inputs(pixels))
+    assert torch.equal(shown, torch.div(pixels, 32, rounding_mode="floor") * 32)
 
 
 def test_image_config_errors() -> None:

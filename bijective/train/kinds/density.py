@@ -122,6 +122,8 @@ class DensityExperiment(Run):
         return self.to_data_space(model.sample((), context, temperature))
 
     def to_data_space(self, y: Tensor) -> Tensor:
+        """Rows the model sees or samples (standardised values; discrete values at the
+        configured bits) in the data's units, flattened."""
         y = y.detach().cpu().reshape(len(y), -1)
         if self.levels is not None:
             return y * 2**self.shift
@@ -136,7 +138,7 @@ class DensityExperiment(Run):
         if data.image_shape is not None:
             viz.image_grid(samples.view(-1, *data.image_shape) / (data.levels - 1), path)
         elif data.features == 2:
-            viz.samples_2d(samples, self.to_data_space(data.test.x), path)
+            viz.samples_2d(samples, self.to_data_space(self.inputs(data.test.x)), path)
         else:
             super().picture(samples, path)
 
@@ -147,7 +149,8 @@ class DensityExperiment(Run):
         plots.mkdir(exist_ok=True)
         viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
         data = self.data
-        test = self.to_data_space(data.test.x)  # samples come in the data's units
+        # Samples come in the data's units: the test rows as the model sees them, in those units.
+        test = self.to_data_space(self.inputs(data.test.x))
         if data.features == 2 and not self.conditional:
             viz.density_2d(self.model, data.test.x, plots / "density.png")  # model's space
             viz.samples_2d(self.sample(len(data.test)), test, plots / "samples.png")
@@ -219,4 +222,5 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
             model = dequantized(model, levels, config.data.dequantization, config.data.logit)
         except ValueError as error:
             raise ConfigError(f"data.{error}") from None
-    return DensityExperiment(config, data, model.to(config.train.device), levels, shift)
+        model = model.to(config.train.device)  # the prefix and dequantizer, too
+    return DensityExperiment(config, data, model, levels, shift)
