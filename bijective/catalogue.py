@@ -9,10 +9,15 @@ schema, `bijective list`, the dispatch to a kind and the builders all read it.
 
 A new model family is one module and one line here:
 
-    MODELS.add("fvsbn", models.FVSBN, ("density",), supplies=("features", "context"))
+    MODELS.add("fvsbn", models.FVSBN, ("density",), supplies=("features", "context", "levels"))
+
+(`levels`: the number of values of discrete data, which an autoregressive model of
+discrete data models directly, without dequantization.)
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from . import flows, models
 from .data import DATASETS
@@ -21,6 +26,8 @@ from .targets import TARGETS
 
 FLOW = ("density", "variational")  # a flow fits data, or a target
 VECTOR = ("features", "context")
+DISCRETE = ("features", "context", "levels")  # autoregressive models of discrete vectors
+PIXELS = ("shape", "context", "levels")  # ... and of discrete images
 
 MODELS = Registry("architecture")
 MODELS.add("maf", flows.MAF, FLOW, VECTOR, "masked autoregressive flow (MADE layers)")
@@ -35,5 +42,16 @@ MODELS.add(
     "image-realnvp", flows.ImageRealNVP, ("density",), ("shape",), "multi-scale RealNVP on images"
 )
 MODELS.add("vae", models.VAE, ("latent",), ("features",), "VAE with a flow posterior (binary)")
+MODELS.add("fvsbn", models.FVSBN, ("density",), DISCRETE, "fully visible sigmoid belief network")
+MODELS.add("nade", models.NADE, ("density",), DISCRETE, "neural autoregressive density estimator")
+MODELS.add("made", models.MADE, ("density",), DISCRETE, "MADE density model (K-mask ensemble)")
+MODELS.add("pixelcnn", models.PixelCNN, ("density",), PIXELS, "PixelCNN (masked convolutions)")
+MODELS.add(
+    "gated-pixelcnn", models.GatedPixelCNN, ("density",), PIXELS, "Gated PixelCNN (no blind spot)"
+)
+MODELS.add("lstm", models.Recurrent, ("density",), DISCRETE, "LSTM over the sequence (or pixels)")
+MODELS.add(
+    "rnn", partial(models.Recurrent, cell="rnn"), ("density",), DISCRETE, "tanh RNN over the sequence"
+)
 
 __all__ = ["DATASETS", "MODELS", "TARGETS", "Entry", "Registry"]

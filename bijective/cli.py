@@ -71,8 +71,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> None:
     out = Path(args.output)
-    if out.suffix not in (".npy", ".png"):
-        raise ConfigError(f"-o {out}: expected a .npy or .png file name")
+    if out.suffix not in (".npy", ".png", ".txt"):
+        raise ConfigError(f"-o {out}: expected a .npy, .png or .txt (text runs) file name")
     if args.n < 1:
         raise ConfigError(f"-n {args.n}: expected a positive number of samples")
     if not 0 < args.temperature < float("inf"):
@@ -142,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--label", type=int, help="the class to sample, for a conditional model")
-    p.add_argument("-o", "--output", required=True, help="FILE.npy or FILE.png")
+    p.add_argument("-o", "--output", required=True, help="FILE.npy, FILE.png, or FILE.txt for a text model")
     p.set_defaults(run=cmd_sample)
     p = commands.add_parser("demo", help="fit flows to two moons and digits (about a minute)")
     p.add_argument("--out", default="runs/demo")

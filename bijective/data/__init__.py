@@ -1,12 +1,14 @@
 """Data sets as fixed train/validation/test splits: the 2-D toy sets, images (digits,
-MNIST, Fashion-MNIST) and tabular data (the MAF paper's sets, sklearn's), with the
+MNIST, Fashion-MNIST), character-level text (fortunes) and tabular data (the MAF paper's sets, sklearn's), with the
 preprocessing fitted on train (standardisation, uniform dequantization)."""
 
-from .dataset import Dataset, Split, dequantize, split, standardise
+from . import text
+from .dataset import Dataset, Split, binarise, dequantize, split, standardise
 from .images import digits, fashion_mnist, idx_images, mnist, read_idx
 from .optional import MissingDependency
 from .registry import DATASETS, load
 from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
+from .text import fortunes
 from .toy import (
     TOY,
     checkerboard,
@@ -25,6 +27,7 @@ __all__ = [
     "Dataset",
     "MissingDependency",
     "Split",
+    "binarise",
     "bsds300",
     "checkerboard",
     "circles",
@@ -32,6 +35,7 @@ __all__ = [
     "digits",
     "eight_gaussians",
     "fashion_mnist",
+    "fortunes",
     "gas",
     "hepmass",
     "idx_images",
@@ -47,5 +51,6 @@ __all__ = [
     "split",
     "standardise",
     "swissroll",
+    "text",
     "two_spirals",
 ]

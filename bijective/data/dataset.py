@@ -27,6 +27,7 @@ class Dataset:
         None for continuous data.
     classes: the number of label values (0 when unlabelled).
     image_shape: (C, H, W) that one row reshapes to, for image data.
+    vocabulary: for text, the characters the codes 0..levels-1 stand for.
     shift, scale: the standardisation x -> (x - shift) / scale already applied to every
         split (fitted on train); log p(original) = log p(standardised) - sum(log scale).
     """
@@ -40,6 +41,7 @@ class Dataset:
     image_shape: tuple[int, ...] | None = None
     shift: Tensor | None = None
     scale: Tensor | None = None
+    vocabulary: str | None = None
 
     @property
     def features(self) -> int:
@@ -101,3 +103,9 @@ def dequantize(x: Tensor, levels: int, generator: torch.Generator | None = None)
     [0, 1)^D with u ~ U[0, 1)^D (Uria et al. 2013; Theis et al. 2016)."""
     u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return (x + u) / levels
+
+
+def binarise(x: Tensor, levels: int, generator: torch.Generator | None = None) -> Tensor:
+    """Binary images b ~ Bernoulli(x / (levels - 1)) from pixels x in {0..levels-1}: a
+    fresh draw per call (dynamic binarisation), or a fixed one from a seeded generator."""
+    return torch.bernoulli(x / (levels - 1), generator=generator)

@@ -11,6 +11,7 @@ from typing import Any
 from ..registry import Registry
 from .dataset import Dataset, Split, standardise
 from .images import digits, fashion_mnist, mnist
+from .text import fortunes
 from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
 from .toy import TOY
 
@@ -81,6 +82,12 @@ DATASETS.add(
     fashion_mnist,
     ("image",),
     description="Fashion-MNIST 28x28 from IDX files (Debian dataset-fashion-mnist)",
+)
+DATASETS.add(
+    "fortunes",
+    fortunes,
+    ("text",),
+    description="English quotations, character level (Debian fortunes), rows of `length`",
 )
 DATASETS.add(
     "wine",

@@ -51,8 +51,10 @@ class DataConfig(Strict):
     `dequantization` uniform, or variational (a learned q(u | x), Flow++; image flows);
     with `logit` a, the model sees logit(a + (1 - 2a) y) of the dequantized y in [0, 1),
     log-det counted; `n_bits` n < 8 keeps the top n bits of 256-level pixels (Glow's
-    5-bit runs). `conditional`: the labels, one-hot, are the model's context. `seed`
-    seeds the split (where the set has one) and the evaluation draws."""
+    5-bit runs). `binarise`: pixels become binary images, b ~ Bernoulli(x / (L - 1)),
+    drawn afresh for each training batch, once (seeded) for validation and test.
+    `conditional`: the labels, one-hot, are the model's context. `seed` seeds the split
+    (where the set has one) and the evaluation draws."""
 
     name: str
     seed: int = 0
@@ -61,6 +63,7 @@ class DataConfig(Strict):
     conditional: bool = False
     dequantization: Literal["uniform", "variational"] = "uniform"
     n_bits: PositiveInt | None = None
+    binarise: bool = False
 
     def loader_options(self) -> dict[str, Any]:
         """The options of the data set's loader."""

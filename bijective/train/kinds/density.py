@@ -1,17 +1,23 @@
 """Density estimation: a model fitted to data by maximum likelihood (forward KL).
 
 Continuous data (standardised on train unless `data.standardise` is false) go to the model
-as they are. Discrete data (pixels in {0..L-1}) reach a continuous flow only through
-bijective.flows.dequantized: uniform or variational dequantization, the logit prefix,
-and with `data.n_bits` n the top n bits of 256-level pixels. The model sees rows shaped
-as its events (vectors, or images (C, H, W) for the image flows).
+as they are. Discrete data (pixels in {0..L-1}, character codes) reach a continuous flow
+only through bijective.flows.dequantized: uniform or variational dequantization, the logit
+prefix, and with `data.n_bits` n the top n bits of 256-level pixels. An autoregressive
+model of discrete data (an entry that takes `levels`) models the integers directly. With
+`data.binarise`, pixels become binary: b ~ Bernoulli(x / (L - 1)), drawn afresh for every
+training batch (dynamic binarisation) and once, seeded by data.seed + 1 and + 2, for the
+validation and test sets (the same draws the latent kind makes, so the VAE's test set is
+the same). The model sees rows shaped as its events (vectors, or images (C, H, W)).
 
 Reported (results.json): val_nll and test_nll, the mean -log p(x) per example in nats:
 for continuous data the density of the data as the model sees them (standardised;
 test_nll_original_units adds the standardisation's log-det), for discrete data the
 negative dequantization bound on -log P(x) of the integer data (one seeded draw per
-example); for discrete data also val/test_bits_per_dim = nll / (D ln 2) and
-test_bits_per_dim_iw, the importance-weighted bound with train.importance_samples draws.
+example) for a flow and the exact -log P(x) for an autoregressive model; for discrete data
+also val/test_bits_per_dim = nll / (D ln 2) (bits per character for text) and, for a
+flow, test_bits_per_dim_iw, the importance-weighted bound with train.importance_samples
+draws. A text run also reports a few samples (`text_samples`, at temperature 1).
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ import torch
 from torch import Tensor, nn
 
 from ... import objectives
-from ...data import Dataset, Split
+from ...data import Dataset, Split, binarise
+from ...data.text import decode
 from ...flows import DequantizedFlow, Flow, dequantized
+from ...models import Autoregressive
 from ...registry import Entry
 from ..config import Config, ConfigError
 from ..state import Progress
@@ -41,6 +49,10 @@ class DensityExperiment(Run):
     levels: int | None  # the levels the model sees, for discrete data
     shift: int  # discrete pixels are x >> shift
 
+    @property
+    def binarised(self) -> bool:
+        return self.config.data.binarise
+
     metric = "val_nll"
 
     @property
@@ -53,19 +65,25 @@ class DensityExperiment(Run):
             return None
         return torch.eye(self.data.classes, device=self.device)[labels.to(self.device)]
 
-    def inputs(self, x: Tensor) -> Tensor:
+    def inputs(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Rows of the data as the model takes them: shaped as its events, discrete
-        values at the configured bits."""
-        if self.levels is not None:
+        values at the configured bits, or binarised with `generator`."""
+        if self.binarised:
+            x = binarise(x, self.data.levels, generator)
+        elif self.levels is not None:
             x = torch.div(x, 2**self.shift, rounding_mode="floor")
         return x.view(len(x), *self.model.event_shape).to(self.device)
 
+    def split_inputs(self, split: Split, seed: int) -> Tensor:
+        """A split's rows as the model sees them (binarised by the seed, if binarising)."""
+        return self.inputs(split.x, torch.Generator().manual_seed(seed))
+
     def draw(self, generator: torch.Generator, step: int) -> tuple[Tensor, Tensor | None]:
-        """A training minibatch, rows drawn with replacement."""
+        """A training minibatch, rows drawn with replacement (binarised afresh)."""
         train = self.data.train
         rows = torch.randint(len(train), (self.config.train.batch,), generator=generator)
         labels = None if train.labels is None else train.labels[rows]
-        return self.inputs(train.x[rows]), self.context(labels)
+        return self.inputs(train.x[rows], generator), self.context(labels)
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor | None]) -> Tensor:
         return objectives.nll(model, *batch)
@@ -73,7 +91,8 @@ class DensityExperiment(Run):
     def nll(self, split: Split, seed: int, **extra: Any) -> float:
         """The mean -log p(x) of a split in nats, its random draws seeded."""
         score = lambda x, c: self.model.log_prob(x, c, **extra)  # noqa: E731
-        return self.mean_negative(score, seed, self.inputs(split.x), self.context(split.labels))
+        x = self.split_inputs(split, seed)
+        return self.mean_negative(score, seed, x, self.context(split.labels))
 
     def validate(self, model: nn.Module) -> float:
         return self.nll(self.data.val, self.config.data.seed + 1)
@@ -85,16 +104,25 @@ class DensityExperiment(Run):
         if self.data.scale is not None:
             results["test_nll_original_units"] = test + self.data.standardisation_log_det
         if self.levels is not None:
-            dims, samples = self.data.features, self.config.train.importance_samples
-            iw = self.nll(self.data.test, seed + 2, samples=samples)
+            dims = self.data.features
             results |= {
-                "dequantization": self.config.data.dequantization,
                 "levels": self.levels,
                 "val_bits_per_dim": objectives.bits_per_dim(val, dims),
                 "test_bits_per_dim": objectives.bits_per_dim(test, dims),
-                "test_bits_per_dim_iw": objectives.bits_per_dim(iw, dims),
+            }
+        if self.binarised:
+            results["binarised"] = "dynamic (train), seeded by data.seed + 1, + 2 (val, test)"
+        if isinstance(self.model, DequantizedFlow):
+            samples = self.config.train.importance_samples
+            iw = self.nll(self.data.test, seed + 2, samples=samples)
+            results |= {
+                "dequantization": self.config.data.dequantization,
+                "test_bits_per_dim_iw": objectives.bits_per_dim(iw, self.data.features),
                 "importance_samples": samples,
             }
+        if self.data.vocabulary is not None:
+            with self.seeded(seed + 3):
+                results["text_samples"] = [decode(row) for row in self.sample(3)]
         results["eval_seconds"] = round(time.perf_counter() - started, 1)
         return results
 
@@ -125,11 +153,22 @@ class DensityExperiment(Run):
         """Rows the model sees or samples (standardised values; discrete values at the
         configured bits) in the data's units, flattened."""
         y = y.detach().cpu().reshape(len(y), -1)
+        if self.binarised:
+            return y * (self.data.levels - 1)
         if self.levels is not None:
             return y * 2**self.shift
         if self.data.scale is not None:
             return y * self.data.scale + self.data.shift
         return y
+
+    def save_samples(self, samples: Tensor, path: Path) -> None:
+        """.txt for the samples of a text model (one line per sample, newlines as \\n)."""
+        if path.suffix != ".txt":
+            return super().save_samples(samples, path)
+        if self.data.vocabulary is None:
+            raise ConfigError(f"-o {path}: this run's samples are not text; use .npy or .png")
+        lines = [decode(row).replace("\n", "\\n") for row in samples]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def picture(self, samples: Tensor, path: Path) -> None:
         from ... import viz
@@ -138,7 +177,8 @@ class DensityExperiment(Run):
         if data.image_shape is not None:
             viz.image_grid(samples.view(-1, *data.image_shape) / (data.levels - 1), path)
         elif data.features == 2:
-            viz.samples_2d(samples, self.to_data_space(self.inputs(data.test.x)), path)
+            test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
+            viz.samples_2d(samples, test, path)
         else:
             super().picture(samples, path)
 
@@ -150,7 +190,7 @@ class DensityExperiment(Run):
         viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
         data = self.data
         # Samples come in the data's units: the test rows as the model sees them, in those units.
-        test = self.to_data_space(self.inputs(data.test.x))
+        test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
         if data.features == 2 and not self.conditional:
             viz.density_2d(self.model, data.test.x, plots / "density.png")  # model's space
             viz.samples_2d(self.sample(len(data.test)), test, plots / "samples.png")
@@ -168,6 +208,16 @@ class DensityExperiment(Run):
             if isinstance(self.model, DequantizedFlow) and not self.conditional:
                 lines = interpolate(self.model, self.inputs(data.test.x[:8]))
                 viz.image_grid(lines.view(-1, *data.image_shape), plots / "interpolation.png", 4)
+            if isinstance(self.model, Autoregressive) and not self.conditional:
+                with self.seeded(1):
+                    samples = self.sample(8)
+                train = self.to_data_space(self.split_inputs(data.train, self.config.data.seed))
+                pairs = nearest(samples, train)
+                grid = pairs.view(-1, *data.image_shape) / (data.levels - 1)
+                viz.image_grid(grid, plots / "samples_nearest.png", rows=8)
+        elif data.vocabulary is not None:
+            with self.seeded(0):
+                self.save_samples(self.sample(16), plots / "samples.txt")
 
 
 @torch.no_grad()
@@ -182,15 +232,30 @@ def interpolate(model: DequantizedFlow, x: Tensor, points: int = 8) -> Tensor:
     return ((y * levels).floor().clamp(0, levels - 1) / (levels - 1)).cpu()
 
 
+def nearest(samples: Tensor, train: Tensor) -> Tensor:
+    """Each sample followed by its nearest training row (squared distance): (2N, D),
+    interleaved (the MADE paper's Figure 3)."""
+    closest = torch.cdist(samples.double(), train.double()).argmin(1)
+    return torch.stack([samples, train[closest].to(samples.dtype)], 1).flatten(0, 1)
+
+
 def _levels(config: Config, data: Dataset) -> tuple[int | None, int]:
     """The levels the model sees and the right shift that gets them (data.n_bits)."""
     n_bits = config.data.n_bits
     if data.levels is None:
-        if n_bits is not None or config.data.dequantization != "uniform":
+        if n_bits is not None or config.data.dequantization != "uniform" or config.data.binarise:
             raise ConfigError(
-                f"data.dequantization, data.n_bits: for discrete data; {data.name!r} is continuous"
+                "data.dequantization, data.n_bits, data.binarise: for discrete data; "
+                f"{data.name!r} is continuous"
             )
         return None, 0
+    if config.data.binarise:
+        if n_bits is not None or data.image_shape is None:
+            raise ConfigError(
+                f"data.binarise: binarises image pixels (without n_bits); {data.name!r} "
+                f"{'has no images' if data.image_shape is None else 'with n_bits'}"
+            )
+        return 2, 0
     if n_bits is None:
         return data.levels, 0
     if data.levels != 256 or not 1 <= n_bits <= 8:
@@ -213,9 +278,18 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
         if "context" not in entry.supplies:
             raise ConfigError(f"data.conditional: {entry.name} has no conditional form here")
         context = data.classes
-    available = {"features": data.features, "context": context, "shape": data.image_shape}
+    available = {
+        "features": data.features,
+        "context": context,
+        "shape": data.image_shape,
+        "levels": levels,
+    }
+    if "levels" in entry.supplies and levels is None:
+        raise ConfigError(
+            f"model: {entry.name} models discrete data; {data.name!r} is continuous"
+        )
     model = build_model(config, entry, supplied(entry, available, f"data set {data.name!r}"))
-    if levels is not None:
+    if levels is not None and "levels" not in entry.supplies:
         if not isinstance(model, Flow):
             raise ConfigError(f"model: {entry.name} is not a flow; {data.name!r} is discrete")
         try:

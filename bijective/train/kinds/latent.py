@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...data import Dataset, Split
+from ...data import Dataset, Split, binarise
 from ...registry import Entry
 from ..config import Config, ConfigError
 from ..state import Progress
@@ -33,7 +33,7 @@ class LatentExperiment(Run):
     metric = "val_neg_elbo"
 
     def binarise(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        return torch.bernoulli(x / (self.data.levels - 1), generator=generator).to(self.device)
+        return binarise(x, self.data.levels, generator).to(self.device)
 
     def draw(self, generator: torch.Generator, step: int) -> Tensor:
         rows = torch.randint(len(self.data.train), (self.config.train.batch,), generator=generator)

@@ -1,0 +1,233 @@
+"""PixelCNN (van den Oord et al. 2016, arXiv:1601.06759) and Gated PixelCNN (van den Oord
+et al. 2016, arXiv:1606.05328): autoregressive models of images in raster order, pixel by
+pixel and, within a pixel, colour by colour (R -> G -> B).
+
+    p(x) = prod_{i, j} prod_c p(x_{c,i,j} | x_{<(i,j)}, x_{<c,(i,j)})
+
+Images (N, C, H, W) with values in {0 .. L-1}: Bernoulli logits when L = 2, L-way softmax
+otherwise. Both sample exactly with one network pass per variable, each pass on only the
+rows the receptive field reaches (`reach` rows above the current one), not the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .discrete import Autoregressive
+
+
+def colour_groups(channels: int, colours: int) -> Tensor:
+    """The colour each of `channels` feature maps belongs to: contiguous blocks, in order."""
+    return torch.arange(channels) * colours // channels
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A (kh, kw) convolution (padding keeps H, W) whose output at pixel (i, j) sees the
+    pixels before (i, j) in raster order and, at (i, j) itself, input channels of an
+    earlier colour than the output channel's (mask "A") or of an earlier or the same
+    colour (mask "B"). Colours of channels default to `colour_groups`."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int | tuple[int, int],
+        mask: str,
+        colours: int = 1,
+        out_groups: Tensor | None = None,
+    ) -> None:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        super().__init__(in_channels, out_channels, (kh, kw), padding=(kh // 2, kw // 2))
+        if mask not in ("A", "B"):
+            raise ValueError(f"MaskedConv2d: mask must be 'A' or 'B'; got {mask!r}")
+        m = torch.ones_like(self.weight)
+        m[:, :, kh // 2, kw // 2 :] = 0
+        m[:, :, kh // 2 + 1 :] = 0
+        out = colour_groups(out_channels, colours) if out_groups is None else out_groups
+        seen = colour_groups(in_channels, colours)
+        centre = seen[None, :] < out[:, None] if mask == "A" else seen[None, :] <= out[:, None]
+        m[:, :, kh // 2, kw // 2] = centre.to(m.dtype)
+        self.register_buffer("mask", m, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class ImageAutoregressive(Autoregressive):
+    """Shared by the PixelCNNs: the raster ordering, logits laid out as the flat (C, H, W)
+    event, the row-cropped exact sampler. Subclasses give `features_map(x, context)`
+    -> (N, C * K, H', W) for images of any height H' and `reach`: the rows above a pixel
+    its logits can see."""
+
+    reach: int
+
+    def __init__(self, shape: Sequence[int], levels: int, context: int) -> None:
+        super().__init__(shape, levels, context)
+        if len(self.event_shape) != 3:
+            raise ValueError(f"{type(self).__name__}: expected shape (C, H, W); got {shape}")
+        self.colours = self.event_shape[0]
+        self.head_groups = torch.arange(self.colours * self.outputs) // self.outputs
+
+    def order(self) -> Tensor:
+        c, h, w = self.event_shape
+        return torch.arange(c * h * w).view(c, h, w).permute(1, 2, 0).flatten()
+
+    def features_map(self, x: Tensor, context: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def logits(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """x (N, C, H', W) -> logits (N, C H' W) or (N, C H' W, L), flat in (C, H', W)."""
+        out = self.features_map(self.scaled(x), context)
+        n, _, h, w = out.shape
+        out = out.view(n, self.colours, self.outputs, h, w).permute(0, 1, 3, 4, 2)
+        out = out.reshape(n, -1, self.outputs)
+        return out.squeeze(-1) if self.outputs == 1 else out
+
+    def _sample(self, x: Tensor, context: Tensor | None, temperature: float) -> Tensor:
+        images = x.view(len(x), *self.event_shape)
+        colours, height, width = self.event_shape
+        for i in range(height):
+            top = max(0, i - self.reach)  # rows above `top` cannot reach row i
+            rows = i + 1 - top
+            for j in range(width):
+                for c in range(colours):
+                    logits = self.logits(images[:, :, top : i + 1], context)
+                    at = c * rows * width + (i - top) * width + j
+                    images[:, c, i, j] = self.draw(logits[:, at], temperature)
+        return x
+
+    def head(self, channels: int) -> nn.Sequential:
+        """ReLU, 1x1 mask-B convolution, ReLU, 1x1 mask-B convolution to the logits."""
+        return nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(channels, channels, 1, "B", self.colours),
+            nn.ReLU(),
+            MaskedConv2d(
+                channels, self.colours * self.outputs, 1, "B", self.colours, self.head_groups
+            ),
+        )
+
+
+class PixelCNN(ImageAutoregressive):
+    """PixelCNN (van den Oord et al. 2016a): a 7x7 mask-A convolution, `blocks` residual
+    blocks h + conv1x1_B(relu(conv3x3_B(relu(h)))), and a 1x1 head, all masked so the
+    logits of x_{c,i,j} see only earlier pixels and colours. Stacked 3x3 masks leave a
+    blind spot up and to the right of each pixel (see GatedPixelCNN). A context (one-hot
+    class) adds a learned bias per block (conditional PixelCNN). x (N, C, H, W) -> (N).
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        context: int = 0,
+        levels: int = 2,
+        channels: int = 64,
+        blocks: int = 7,
+        first_kernel: int = 7,
+    ) -> None:
+        super().__init__(shape, levels, context)
+        colours = self.colours
+        if channels % colours:
+            raise ValueError(f"PixelCNN: channels {channels} must divide by the colours {colours}")
+        self.first = MaskedConv2d(colours, channels, first_kernel, "A", colours)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.ReLU(),
+                MaskedConv2d(channels, channels, 3, "B", colours),
+                nn.ReLU(),
+                MaskedConv2d(channels, channels, 1, "B", colours),
+            )
+            for _ in range(blocks)
+        )
+        self.out = self.head(channels)
+        self.context_net = nn.Linear(context, channels * (blocks + 1)) if context else None
+        self.reach = first_kernel // 2 + blocks
+
+    def features_map(self, x: Tensor, context: Tensor | None) -> Tensor:
+        biases = [None] * (len(self.blocks) + 1)
+        if self.context_net is not None:
+            biases = self.context_net(context)[..., None, None].chunk(len(biases), 1)
+        h = self.first(x)
+        for block, bias in zip(self.blocks, biases):
+            h = h + block(h if bias is None else h + bias)
+        return self.out(h if biases[-1] is None else h + biases[-1])
+
+
+class GatedLayer(nn.Module):
+    """One layer of the Gated PixelCNN: a vertical stack (a (k//2+1) x k convolution over
+    the rows up to and including this one) and a horizontal stack (a 1 x k masked
+    convolution along the row, plus the vertical stack shifted down one row), each with
+    the gate tanh(a) * sigmoid(b); the horizontal output gets a 1x1 mask-B convolution
+    and, after the first layer, a residual connection."""
+
+    def __init__(
+        self, inputs: int, channels: int, kernel: int, mask: str, colours: int, context: int
+    ) -> None:
+        super().__init__()
+        p, self.k = channels, kernel // 2
+        gated = torch.cat([colour_groups(p, colours)] * 2)  # the tanh half, the sigmoid half
+        self.vertical = nn.Conv2d(inputs, 2 * p, (self.k + 1, kernel))
+        self.down = nn.Conv2d(2 * p, 2 * p, 1)
+        self.horizontal = MaskedConv2d(inputs, 2 * p, (1, kernel), mask, colours, gated)
+        self.out = MaskedConv2d(p, p, 1, "B", colours)
+        self.residual = mask == "B"
+        self.context_net = nn.Linear(context, 4 * p) if context else None
+
+    def forward(self, v: Tensor, h: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        k = self.k
+        v_pre = self.vertical(F.pad(v, (k, k, k, 0)))  # row i sees rows i - k .. i
+        h_pre = self.horizontal(h) + self.down(F.pad(v_pre, (0, 0, 1, 0))[:, :, :-1])
+        if self.context_net is not None:
+            cv, ch = self.context_net(context)[..., None, None].chunk(2, 1)
+            v_pre, h_pre = v_pre + cv, h_pre + ch
+        v_out, h_gated = gate(v_pre), gate(h_pre)
+        h_out = self.out(h_gated)
+        return v_out, h + h_out if self.residual else h_out
+
+
+def gate(a: Tensor) -> Tensor:
+    """tanh(a_1) * sigmoid(a_2) over the two halves of the channels."""
+    first, second = a.chunk(2, 1)
+    return torch.tanh(first) * torch.sigmoid(second)
+
+
+class GatedPixelCNN(ImageAutoregressive):
+    """Gated PixelCNN (van den Oord et al. 2016b): `layers` GatedLayers (the first with a
+    mask-A horizontal stack) and a 1x1 head. The vertical stack sees every row above, the
+    horizontal stack every pixel to the left, so there is no blind spot: the logits of a
+    pixel depend on every earlier pixel within the receptive field. A context adds a
+    learned bias to every gate (conditional Gated PixelCNN). x (N, C, H, W) -> (N).
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        context: int = 0,
+        levels: int = 2,
+        channels: int = 64,
+        layers: int = 7,
+        kernel: int = 3,
+    ) -> None:
+        super().__init__(shape, levels, context)
+        colours = self.colours
+        if channels % colours or kernel % 2 == 0:
+            raise ValueError(
+                f"GatedPixelCNN: channels {channels} must divide by the colours {colours} "
+                f"and the kernel {kernel} be odd"
+            )
+        self.layers = nn.ModuleList(
+            GatedLayer(colours if i == 0 else channels, channels, kernel, "AB"[i > 0], colours, context)
+            for i in range(layers)
+        )
+        self.out = self.head(channels)
+        self.reach = layers * (kernel // 2) + 1
+
+    def features_map(self, x: Tensor, context: Tensor | None) -> Tensor:
+        v = h = x
+        for layer in self.layers:
+            v, h = layer(v, h, context)
+        return self.out(h)
