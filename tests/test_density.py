@@ -25,23 +25,30 @@ TINY = {
     "glow": {"levels": 2, "steps": 1, "channels": 4},
     "image-realnvp": {"levels": 2, "channels": 4, "blocks": 1},
     "vae": {"latent": 2, "hidden": (8, 8)},
+    "fvsbn": {},
+    "nade": {"hidden": 4},
+    "made": {"hidden": (8,), "masks": 2},
+    "pixelcnn": {"channels": 4, "blocks": 1},
+    "gated-pixelcnn": {"channels": 4, "layers": 2},
+    "lstm": {"hidden": 6},
+    "rnn": {"hidden": 6},
 }
 LEVELS = 4  # image flows model 4-level pixels through a DequantizedFlow
 
 
 def make(name: str, context: int = 0) -> torch.nn.Module:
     entry = MODELS[name]
-    supplied = {"features": 3, "context": context, "shape": (1, 4, 4)}
+    supplied = {"features": 3, "context": context, "shape": (1, 4, 4), "levels": LEVELS}
     torch.manual_seed(0)
     model = entry.build(**{k: supplied[k] for k in entry.supplies}, **TINY[name])
-    if "shape" in entry.supplies:
+    if "shape" in entry.supplies and "levels" not in entry.supplies:
         model = bj.flows.dequantized(model, LEVELS)
     return model.double()
 
 
 def data(model: torch.nn.Module, n: int) -> torch.Tensor:
     shape = (n, *model.event_shape)
-    if isinstance(model, bj.flows.DequantizedFlow):
+    if isinstance(model, bj.flows.DequantizedFlow | bj.models.Autoregressive):
         return torch.randint(0, LEVELS, shape).double()
     if isinstance(model, bj.models.VAE):
         return torch.randint(0, 2, shape).double()

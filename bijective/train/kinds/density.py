@@ -179,6 +179,8 @@ class DensityExperiment(Run):
         elif data.features == 2:
             test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
             viz.samples_2d(samples, test, path)
+        elif data.vocabulary is not None:
+            raise ConfigError(f"-o {path}: this run's samples are text; use .txt or .npy")
         else:
             super().picture(samples, path)
 
