@@ -51,7 +51,11 @@ MODELS.add(
 )
 MODELS.add("lstm", models.Recurrent, ("density",), DISCRETE, "LSTM over the sequence (or pixels)")
 MODELS.add(
-    "rnn", partial(models.Recurrent, cell="rnn"), ("density",), DISCRETE, "tanh RNN over the sequence"
+    "rnn",
+    partial(models.Recurrent, cell="rnn"),
+    ("density",),
+    DISCRETE,
+    "tanh RNN over the sequence",
 )
 
 __all__ = ["DATASETS", "MODELS", "TARGETS", "Entry", "Registry"]

@@ -95,8 +95,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"plots in {out}/*/plots/")
 
 
-def _list(title: str, registry: Registry, width: int) -> None:
+def _list(title: str, registry: Registry) -> None:
     print(title)
+    width = max(len(name) for name in registry) + 1
     for entry in registry.entries():
         options = ", ".join(entry.options) or "none"
         print(f"  {entry.name:{width}s} {entry.description}; options: {options}")
@@ -105,11 +106,11 @@ def _list(title: str, registry: Registry, width: int) -> None:
 def cmd_list(_: argparse.Namespace) -> None:
     from . import transforms
 
-    _list("architectures (model.name, with their options):", MODELS, 13)
+    _list("architectures (model.name, with their options):", MODELS)
     print("transforms (bijective.transforms):")
     print("  " + ", ".join(n for n in transforms.__all__ if n not in ("masks", "dequantization")))
-    _list("data sets (data.name, with their options):", DATASETS, 14)
-    _list("targets for variational inference (target.name, with their options):", TARGETS, 10)
+    _list("data sets (data.name, with their options):", DATASETS)
+    _list("targets for variational inference (target.name, with their options):", TARGETS)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -142,7 +143,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--label", type=int, help="the class to sample, for a conditional model")
-    p.add_argument("-o", "--output", required=True, help="FILE.npy, FILE.png, or FILE.txt for a text model")
+    p.add_argument(
+        "-o", "--output", required=True, help="FILE.npy, FILE.png, or FILE.txt for a text model"
+    )
     p.set_defaults(run=cmd_sample)
     p = commands.add_parser("demo", help="fit flows to two moons and digits (about a minute)")
     p.add_argument("--out", default="runs/demo")

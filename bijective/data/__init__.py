@@ -1,6 +1,7 @@
 """Data sets as fixed train/validation/test splits: the 2-D toy sets, images (digits,
-MNIST, Fashion-MNIST), character-level text (fortunes) and tabular data (the MAF paper's sets, sklearn's), with the
-preprocessing fitted on train (standardisation, uniform dequantization)."""
+MNIST, Fashion-MNIST), character-level text (fortunes) and tabular data (the MAF
+paper's sets, sklearn's), with the preprocessing fitted on train (standardisation,
+uniform dequantization, binarisation)."""
 
 from . import text
 from .dataset import Dataset, Split, binarise, dequantize, split, standardise

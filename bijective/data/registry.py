@@ -11,8 +11,8 @@ from typing import Any
 from ..registry import Registry
 from .dataset import Dataset, Split, standardise
 from .images import digits, fashion_mnist, mnist
-from .text import fortunes
 from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
+from .text import fortunes
 from .toy import TOY
 
 _NOISY = ("moons", "circles", "rings", "swissroll")

@@ -67,8 +67,9 @@ def fortunes(
     data_dir: str | Path | None = None,
 ) -> Dataset:
     """English quotations and verse from Debian's fortunes (`apt-get install fortunes`),
-    the FORTUNE_FILES found in `data_dir`, character level: the fortunes are split (seeded) into train/val/test, each part's
-    fortunes joined by blank lines and cut into rows of `length` characters."""
+    the FORTUNE_FILES found in `data_dir`, character level: the fortunes are split
+    (seeded) into train/val/test, each part's fortunes joined by blank lines and cut
+    into rows of `length` characters."""
     directory = Path(data_dir) if data_dir is not None else FORTUNES_DIR
     files = [directory / name for name in FORTUNE_FILES if (directory / name).is_file()]
     if not files:

@@ -7,6 +7,7 @@ an optional context c (C) added to the logits or hidden layers.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -186,7 +187,7 @@ class MADE(Autoregressive):
         d = features
         self.register_buffer("orders", _orderings(masks, d, order_agnostic))
         sizes = [d, *hidden]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.last = nn.Linear(sizes[-1], d * self.outputs)
         self.context_net = nn.Linear(context, hidden[0] + d * self.outputs) if context else None
         degrees = []  # per layer, (K, H) hidden degrees
@@ -221,7 +222,7 @@ class MADE(Autoregressive):
         if self.context_net is not None:
             extra = self.context_net(context)
         *masks, last = self.masks()
-        for index, (layer, mask) in enumerate(zip(self.layers, masks)):
+        for index, (layer, mask) in enumerate(zip(self.layers, masks, strict=True)):
             h = F.linear(h, layer.weight * mask, layer.bias)
             if index == 0 and extra is not None:
                 h = h + extra[:, : h.shape[-1]]

@@ -44,8 +44,7 @@ class Autoregressive(nn.Module):
             raise ValueError(f"{name}: levels must be >= 2 (2 for binary data); got {levels}")
         if context < 0 or arrangements < 1:
             raise ValueError(
-                f"{name}: context must be >= 0 and arrangements >= 1; got {context}, "
-                f"{arrangements}"
+                f"{name}: context must be >= 0 and arrangements >= 1; got {context}, {arrangements}"
             )
         self.event_shape = as_shape(event_shape)
         self.features = math.prod(self.event_shape)

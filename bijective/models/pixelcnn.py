@@ -152,7 +152,7 @@ class PixelCNN(ImageAutoregressive):
         if self.context_net is not None:
             biases = self.context_net(context)[..., None, None].chunk(len(biases), 1)
         h = self.first(x)
-        for block, bias in zip(self.blocks, biases):
+        for block, bias in zip(self.blocks, biases[:-1], strict=True):
             h = h + block(h if bias is None else h + bias)
         return self.out(h if biases[-1] is None else h + biases[-1])
 
@@ -220,7 +220,9 @@ class GatedPixelCNN(ImageAutoregressive):
                 f"and the kernel {kernel} be odd"
             )
         self.layers = nn.ModuleList(
-            GatedLayer(colours if i == 0 else channels, channels, kernel, "AB"[i > 0], colours, context)
+            GatedLayer(
+                colours if i == 0 else channels, channels, kernel, "AB"[i > 0], colours, context
+            )
             for i in range(layers)
         )
         self.out = self.head(channels)

@@ -287,9 +287,7 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
         "levels": levels,
     }
     if "levels" in entry.supplies and levels is None:
-        raise ConfigError(
-            f"model: {entry.name} models discrete data; {data.name!r} is continuous"
-        )
+        raise ConfigError(f"model: {entry.name} models discrete data; {data.name!r} is continuous")
     model = build_model(config, entry, supplied(entry, available, f"data set {data.name!r}"))
     if levels is not None and "levels" not in entry.supplies:
         if not isinstance(model, Flow):

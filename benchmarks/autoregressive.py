@@ -1,0 +1,241 @@
+"""The autoregressive family beside VAEs and a dequantized flow, on the same binarised
+images, at the same CPU budget: FVSBN, NADE, MADE (1 mask, 8 masks), PixelCNN, Gated
+PixelCNN, LSTM, VAE (diagonal, IAF-4 posterior) and MAF. Test NLL in nats per image
+(exact for the autoregressive models, importance-sampled for the VAEs, the dequantization
+bound for MAF), parameters, training time per epoch, sampling time per image.
+
+Every row trains its committed config (configs/autoregressive/, configs/vae/) through
+bj.train for as many steps as fit `--budget` seconds on this machine (the seconds per
+step are measured first; at least 100, at most 30,000), the cosine schedule stretched
+to them and the best validated weights kept: an equal CPU budget per row.
+
+    python benchmarks/autoregressive.py table --data mnist --budget 150
+    python benchmarks/autoregressive.py table --data fashion-mnist --budget 100
+    python benchmarks/autoregressive.py speed     # NADE O(DH) vs O(D^2 H); PixelCNN sampling
+    python benchmarks/autoregressive.py text --budget 300   # LSTM vs unigram and bigram
+
+-> results/autoregressive.md (table), autoregressive_speed.md, autoregressive_text.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+from report import RESULTS, save
+
+import bijective as bj
+import bijective.train as T
+from bijective.models import Autoregressive
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+MODELS = ["fvsbn", "nade", "made", "made-masks", "pixelcnn", "gated-pixelcnn", "lstm", "maf"]
+VAES = ["vae-diagonal", "vae-iaf-4"]
+
+
+def config_of(data: str, row: str, overrides: list[str]) -> T.Config:
+    if row in VAES:  # the MNIST VAE configs, pointed at the data set
+        path = CONFIGS / "vae" / f"mnist-{row}.yaml"
+        overrides = [f"data.name={data}", f"name={data}-{row}", *overrides]
+        if data != "mnist":  # 1,000 importance samples on 10,000 test images is too long
+            overrides.append("train.importance_samples=100")
+        return T.load_config(path, overrides)
+    return T.load_config(CONFIGS / "autoregressive" / f"{data}-{row}.yaml", overrides)
+
+
+def seconds_per_step(config: T.Config) -> float:
+    """The median of 5 timed training steps (after 2 warm-up steps)."""
+    experiment = T.build(config)
+    model, generator = experiment.model.train(), torch.Generator().manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    times = []
+    for step in range(7):
+        batch = experiment.draw(generator, step)
+        started = time.perf_counter()
+        optimizer.zero_grad()
+        experiment.loss(model, batch).backward()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    return sorted(times[2:])[2]
+
+
+def sampling_seconds(experiment: T.Experiment, n: int = 16) -> float:
+    started = time.perf_counter()
+    with experiment.seeded(0):
+        experiment.sample(n)
+    return (time.perf_counter() - started) / n
+
+
+def table(data: str, budget: float, rows: list[str]) -> None:
+    path = RESULTS / "autoregressive.json"
+    previous = json.loads(path.read_text())["rows"] if path.exists() else []
+    kept = [r for r in previous if r["data"] != data or r["row"] not in rows]
+    results = []
+    with tempfile.TemporaryDirectory() as runs:
+        for row in rows:
+            probe = config_of(data, row, [])
+            per_step = seconds_per_step(probe)
+            steps = max(100, min(30_000, int(budget / per_step)))
+            every = max(steps // 8, 1)
+            overrides = [f"train.steps={steps}", f"train.eval_every={every}"]
+            config = config_of(data, row, [*overrides, f"train.checkpoint_every={steps}"])
+            out = Path(runs) / config.name
+            r = T.train(config, out, log=lambda _: None)
+            experiment = T.open_run(out)
+            train_size = len(experiment.data.train)
+            r |= {
+                "row": row,
+                "data": data,
+                "seconds_per_step": per_step,
+                "budget_seconds": budget,
+                "seconds_per_epoch": r["train_seconds"]
+                / r["steps"]
+                * train_size
+                / config.train.batch,
+                "sample_ms_per_image": 1000 * sampling_seconds(experiment),
+            }
+            results.append(r)
+            print(
+                f"{data} {row}: test NLL {r['test_nll']:.2f} nats, {r['steps']} steps "
+                f"({r['train_seconds']:.0f} s), {r['sample_ms_per_image']:.1f} ms/sample",
+                flush=True,
+            )
+            write_table(kept + results)
+
+
+def write_table(rows: list[dict]) -> None:
+    header = ["data", "model", "test NLL (nats)", "parameters", "steps (best)", "train s",
+              "budget s", "s / epoch", "sample ms / image", "NLL kind"]  # fmt: skip
+    kinds = {"vae": "importance-sampled (IWAE bound)", "maf": "dequantization bound"}
+    cells = [
+        [
+            r["data"],
+            r["row"],
+            f"{r['test_nll']:.2f}",
+            f"{r['parameters']:,}",
+            f"{r['steps']} ({r['best_step']})",
+            f"{r['train_seconds']:.0f}",
+            f"{r.get('budget_seconds', 150):.0f}",
+            f"{r['seconds_per_epoch']:.1f}",
+            f"{r['sample_ms_per_image']:.1f}",
+            kinds.get(r["model"], "exact"),
+        ]
+        for r in rows
+    ]
+    settings = {"test_set": "binarised once, seeded by data.seed + 2"}
+    save("autoregressive", settings, rows, header, cells)
+
+
+def nade_reference(model: bj.models.NADE, x: torch.Tensor) -> torch.Tensor:
+    """NADE's logits the O(D^2 H) way: every h_i from scratch, c + W_{:,<i} x_<i."""
+    logits = torch.empty(len(x), model.features)
+    for i in range(model.features):
+        h = torch.sigmoid(model.hidden_bias + x[:, :i] @ model.weight[:, :i].T)
+        logits[:, i] = h @ model.out_weight[i, :, 0] + model.out_bias[i, 0]
+    return logits
+
+
+def best_of(function, repeats: int = 3) -> float:  # noqa: ANN001
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+@torch.no_grad()
+def speed() -> None:
+    rows = []
+    for d in (196, 784, 1568):
+        torch.manual_seed(0)
+        model, x = bj.models.NADE(d, hidden=500).eval(), torch.randint(0, 2, (100, d)).float()
+        torch.testing.assert_close(model.logits(x), nade_reference(model, x), atol=1e-4, rtol=1e-4)
+        fast = best_of(partial(model.logits, x))
+        slow = best_of(partial(nade_reference, model, x), 1)
+        rows.append({"case": f"NADE log_prob, D={d}, H=500, 100 rows", "fast_s": fast,
+                     "reference_s": slow, "reference": "O(D^2 H): each h_i from scratch"})  # fmt: skip
+    for name, model in (
+        ("PixelCNN 32ch x 5 blocks", bj.models.PixelCNN((1, 28, 28), channels=32, blocks=5)),
+        (
+            "Gated PixelCNN 32ch x 5 layers",
+            bj.models.GatedPixelCNN((1, 28, 28), channels=32, layers=5),
+        ),
+    ):
+        model.eval()
+        x = torch.zeros(16, 784)
+        torch.manual_seed(0)
+        fast = best_of(partial(model._sample, x.clone(), None, 1.0), 1)
+        torch.manual_seed(0)
+        slow = best_of(partial(Autoregressive._sample, model, x.clone(), None, 1.0), 1)
+        rows.append({"case": f"{name}: sample 16 images 28x28 (784 passes)", "fast_s": fast,
+                     "reference_s": slow, "reference": "each pass on the whole image"})  # fmt: skip
+        print(rows[-1], flush=True)
+    header = ["case", "bijective (s)", "reference (s)", "speed-up", "reference is"]
+    cells = [
+        [r["case"], f"{r['fast_s']:.3f}", f"{r['reference_s']:.3f}",
+         f"{r['reference_s'] / r['fast_s']:.1f}x", r["reference"]]
+        for r in rows
+    ]  # fmt: skip
+    save("autoregressive_speed", {"threads": torch.get_num_threads()}, rows, header, cells)
+
+
+def ngram_bits(train: torch.Tensor, test: torch.Tensor, levels: int) -> tuple[float, float]:
+    """Bits per character of add-one smoothed unigram and bigram models fitted on the
+    training rows; as for the LSTM, a row's first character is predicted without context."""
+    train, test = train.long(), test.long()
+    unigram = (torch.bincount(train.flatten(), minlength=levels) + 1.0).log()
+    unigram = unigram - unigram.logsumexp(0)
+    pairs = train[:, :-1] * levels + train[:, 1:]
+    bigram = (torch.bincount(pairs.flatten(), minlength=levels**2) + 1.0).log().view(levels, -1)
+    bigram = bigram - bigram.logsumexp(1, keepdim=True)
+    uni = -unigram[test].sum() / test.numel()
+    bi = -(unigram[test[:, 0]].sum() + bigram[test[:, :-1], test[:, 1:]].sum()) / test.numel()
+    return float(uni) / math.log(2), float(bi) / math.log(2)
+
+
+def text(budget: float) -> None:
+    data = bj.data.load("fortunes", length=128)
+    unigram, bigram = ngram_bits(data.train.x, data.test.x, data.levels)
+    rows = [
+        {"model": "unigram (add-one)", "test_bits_per_char": unigram},
+        {"model": "bigram (add-one)", "test_bits_per_char": bigram},
+    ]
+    probe = T.load_config(CONFIGS / "autoregressive" / "fortunes-lstm.yaml")
+    steps = max(100, min(probe.train.steps, int(budget / seconds_per_step(probe))))
+    overrides = [f"train.steps={steps}", f"train.eval_every={max(steps // 8, 1)}"]
+    with tempfile.TemporaryDirectory() as runs:
+        config = T.load_config(CONFIGS / "autoregressive" / "fortunes-lstm.yaml", overrides)
+        r = T.train(config, Path(runs) / "lstm", log=lambda _: None)
+    rows.append({"model": f"LSTM 2x256, {r['steps']} steps ({r['train_seconds']:.0f} s)",
+                 "test_bits_per_char": r["test_bits_per_dim"], "samples": r["text_samples"]})  # fmt: skip
+    print(rows, flush=True)
+    header = ["model", "test bits / character"]
+    cells = [[r["model"], f"{r['test_bits_per_char']:.3f}"] for r in rows]
+    save("autoregressive_text", {"data": "fortunes, rows of 128"}, rows, header, cells)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["table", "speed", "text"])
+    parser.add_argument("--data", default="mnist")
+    parser.add_argument("--rows", nargs="+", default=MODELS + VAES)
+    parser.add_argument("--budget", type=float, default=150.0, help="training seconds per row")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    if args.what == "table":
+        table(args.data, args.budget, args.rows)
+    elif args.what == "speed":
+        speed()
+    else:
+        text(args.budget)
+
+
+if __name__ == "__main__":
+    main()
