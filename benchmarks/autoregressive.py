@@ -110,6 +110,8 @@ def table(data: str, budget: float, rows: list[str]) -> None:
 
 
 def write_table(rows: list[dict]) -> None:
+    order = [*MODELS, *VAES]
+    rows = sorted(rows, key=lambda r: (r["data"] != "mnist", order.index(r["row"])))
     header = ["data", "model", "test NLL (nats)", "parameters", "steps (best)", "train s",
               "budget s", "s / epoch", "sample ms / image", "NLL kind"]  # fmt: skip
     kinds = {"vae": "importance-sampled (IWAE bound)", "maf": "dequantization bound"}
