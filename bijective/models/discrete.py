@@ -72,8 +72,8 @@ class Autoregressive(nn.Module):
             length = x.shape[-1] if isinstance(x, Tensor) and x.dim() else None
             if len(self.event_shape) == 1 and length not in (None, self.features):
                 raise ValueError(
-                    f"{where}: expected sequences of {self.features} values, the length this "
-                    f"model was built for; got {length}"
+                    f"{where}: expected rows (sequences) of {self.features} values, the length "
+                    f"this model was built for; got {length}"
                 )
             batch = check_event(where, "x", x, self.event_shape)
             check_context(where, context, self.context_features, batch)

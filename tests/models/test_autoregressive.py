@@ -276,7 +276,7 @@ def test_bad_input_gets_one_clear_line() -> None:
         categorical.log_prob(torch.tensor([[0, 1, 3]]))
     with pytest.raises(ValueError, match="got nan"):
         categorical.log_prob(torch.tensor([[0.0, float("nan"), 1.0]]))
-    with pytest.raises(ValueError, match="sequences of 5 values.*got 7"):
+    with pytest.raises(ValueError, match=r"rows \(sequences\) of 5 values.*got 7"):
         make("lstm").log_prob(torch.zeros(2, 7))
     with pytest.raises(ValueError, match="shape"):
         make("pixelcnn").log_prob(torch.zeros(2, 1, 3, 2))
