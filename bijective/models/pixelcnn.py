@@ -5,8 +5,10 @@ pixel and, within a pixel, colour by colour (R -> G -> B).
     p(x) = prod_{i, j} prod_c p(x_{c,i,j} | x_{<(i,j)}, x_{<c,(i,j)})
 
 Images (N, C, H, W) with values in {0 .. L-1}: Bernoulli logits when L = 2, L-way softmax
-otherwise. Both sample exactly with one network pass per variable, each pass on only the
-rows the receptive field reaches (`reach` rows above the current one), not the image.
+otherwise, or with `mixture` M > 0 the discretized logistic mixture of PixelCNN++
+(Salimans et al. 2017). Both sample exactly with one network pass per variable, each
+pass on only the rows the receptive field reaches (`reach` rows above the current one),
+not the whole image.
 """
 
 from __future__ import annotations
@@ -65,12 +67,16 @@ class ImageAutoregressive(Autoregressive):
 
     reach: int
 
-    def __init__(self, shape: Sequence[int], levels: int, context: int) -> None:
+    def __init__(self, shape: Sequence[int], levels: int, context: int, mixture: int) -> None:
         super().__init__(shape, levels, context)
+        name = type(self).__name__
         if len(self.event_shape) != 3:
-            raise ValueError(f"{type(self).__name__}: expected shape (C, H, W); got {shape}")
-        self.colours = self.event_shape[0]
-        self.head_groups = torch.arange(self.colours * self.outputs) // self.outputs
+            raise ValueError(f"{name}: expected shape (C, H, W); got {shape}")
+        if mixture < 0 or (mixture and levels == 2):
+            raise ValueError(f"{name}: mixture needs levels > 2 and mixture >= 0; got {mixture}")
+        self.colours, self.mixture = self.event_shape[0], mixture
+        self.params = 3 * mixture if mixture else self.outputs  # per variable
+        self.head_groups = torch.arange(self.colours * self.params) // self.params
 
     def order(self) -> Tensor:
         c, h, w = self.event_shape
@@ -83,8 +89,10 @@ class ImageAutoregressive(Autoregressive):
         """x (N, C, H', W) -> logits (N, C H' W) or (N, C H' W, L), flat in (C, H', W)."""
         out = self.features_map(self.scaled(x), context)
         n, _, h, w = out.shape
-        out = out.view(n, self.colours, self.outputs, h, w).permute(0, 1, 3, 4, 2)
-        out = out.reshape(n, -1, self.outputs)
+        out = out.view(n, self.colours, self.params, h, w).permute(0, 1, 3, 4, 2)
+        out = out.reshape(n, -1, self.params)
+        if self.mixture:
+            return discretized_logistic_mixture(out, self.levels)
         return out.squeeze(-1) if self.outputs == 1 else out
 
     def _sample(self, x: Tensor, context: Tensor | None, temperature: float) -> Tensor:
@@ -107,9 +115,31 @@ class ImageAutoregressive(Autoregressive):
             MaskedConv2d(channels, channels, 1, "B", self.colours),
             nn.ReLU(),
             MaskedConv2d(
-                channels, self.colours * self.outputs, 1, "B", self.colours, self.head_groups
+                channels, self.colours * self.params, 1, "B", self.colours, self.head_groups
             ),
         )
+
+
+def discretized_logistic_mixture(params: Tensor, levels: int) -> Tensor:
+    """log P(x = k), k = 0..L-1, under a mixture of M logistics (PixelCNN++, Salimans et al.
+    2017): params (..., 3M) = mixture logits, means mu and log-scales s on [-1, 1], where
+    level k has centre y_k = 2k / (L-1) - 1 and bin [y_k - 1/(L-1), y_k + 1/(L-1)], the
+    end bins reaching -inf and +inf (so the L probabilities sum to 1 exactly):
+
+        P(k | m) = sigma((y_k + 1/(L-1) - mu_m) / e^s_m) - sigma((y_k - 1/(L-1) - mu_m) / e^s_m)
+
+    -> (..., L). As logits they give the base class its categorical distribution."""
+    logit_pi, mu, log_s = params.unsqueeze(-1).chunk(3, -2)  # (..., M, 1) each
+    y = torch.linspace(-1, 1, levels, dtype=params.dtype, device=params.device)
+    half, inverse_scale = 1 / (levels - 1), torch.exp(-log_s.clamp(min=-7.0))
+    upper, lower = (y + half - mu) * inverse_scale, (y - half - mu) * inverse_scale
+    # log(sigma(u) - sigma(l)) = log sigma(u) + log(1 - e^(l - u)) + log sigma(-l), stable
+    # for any u > l; the end bins are log sigma(u) (k = 0) and log sigma(-l) (k = L-1).
+    middle = F.logsigmoid(upper) + torch.log1p(-torch.exp(lower - upper)) + F.logsigmoid(-lower)
+    log_p = torch.cat(
+        [F.logsigmoid(upper[..., :1]), middle[..., 1:-1], F.logsigmoid(-lower[..., -1:])], -1
+    )
+    return (log_p + logit_pi.log_softmax(-2)).logsumexp(-2)
 
 
 class PixelCNN(ImageAutoregressive):
@@ -117,7 +147,9 @@ class PixelCNN(ImageAutoregressive):
     blocks h + conv1x1_B(relu(conv3x3_B(relu(h)))), and a 1x1 head, all masked so the
     logits of x_{c,i,j} see only earlier pixels and colours. Stacked 3x3 masks leave a
     blind spot up and to the right of each pixel (see GatedPixelCNN). A context (one-hot
-    class) adds a learned bias per block (conditional PixelCNN). x (N, C, H, W) -> (N).
+    class) adds a learned bias per block (conditional PixelCNN). `mixture` M > 0: each
+    sub-pixel is a discretized mixture of M logistics (PixelCNN++) instead of an L-way
+    softmax. x (N, C, H, W) -> (N).
     """
 
     def __init__(
@@ -128,8 +160,9 @@ class PixelCNN(ImageAutoregressive):
         channels: int = 64,
         blocks: int = 7,
         first_kernel: int = 7,
+        mixture: int = 0,
     ) -> None:
-        super().__init__(shape, levels, context)
+        super().__init__(shape, levels, context, mixture)
         colours = self.colours
         if channels % colours:
             raise ValueError(f"PixelCNN: channels {channels} must divide by the colours {colours}")
@@ -200,7 +233,8 @@ class GatedPixelCNN(ImageAutoregressive):
     mask-A horizontal stack) and a 1x1 head. The vertical stack sees every row above, the
     horizontal stack every pixel to the left, so there is no blind spot: the logits of a
     pixel depend on every earlier pixel within the receptive field. A context adds a
-    learned bias to every gate (conditional Gated PixelCNN). x (N, C, H, W) -> (N).
+    learned bias to every gate (conditional Gated PixelCNN). `mixture` as in PixelCNN.
+    x (N, C, H, W) -> (N).
     """
 
     def __init__(
@@ -211,8 +245,9 @@ class GatedPixelCNN(ImageAutoregressive):
         channels: int = 64,
         layers: int = 7,
         kernel: int = 3,
+        mixture: int = 0,
     ) -> None:
-        super().__init__(shape, levels, context)
+        super().__init__(shape, levels, context, mixture)
         colours = self.colours
         if channels % colours or kernel % 2 == 0:
             raise ValueError(

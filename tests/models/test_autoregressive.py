@@ -38,7 +38,13 @@ MODELS: dict[str, Callable[[int], Autoregressive]] = {
         (3, 1, 2), context=c, levels=2, channels=6, blocks=1, first_kernel=3
     ),
     "pixelcnn-3": lambda c: PixelCNN((2, 1, 2), context=c, levels=3, channels=4, blocks=1),
+    "pixelcnn-mixture": lambda c: PixelCNN(
+        (2, 1, 2), context=c, levels=5, channels=4, blocks=1, first_kernel=3, mixture=2
+    ),
     "gated": lambda c: GatedPixelCNN((1, 2, 3), context=c, channels=4, layers=2),
+    "gated-mixture": lambda c: GatedPixelCNN(
+        (1, 2, 2), context=c, levels=4, channels=4, layers=2, mixture=3
+    ),
     "gated-rgb": lambda c: GatedPixelCNN((3, 2, 1), context=c, channels=6, layers=2),
     "lstm": lambda c: Recurrent(5, context=c, hidden=6),
     "rnn-3": lambda c: Recurrent(3, context=c, levels=3, hidden=6, cell="rnn"),
@@ -124,7 +130,9 @@ def test_the_gradient_of_a_logit_vanishes_for_later_variables(name: str) -> None
         assert (grad.flatten()[later] == 0).all()
 
 
-@pytest.mark.parametrize("name", ["fvsbn-3", "nade", "made-masks", "pixelcnn", "gated", "rnn-3"])
+@pytest.mark.parametrize(
+    "name", ["fvsbn-3", "nade", "made-masks", "pixelcnn", "gated", "gated-mixture", "rnn-3"]
+)
 def test_samples_follow_the_probabilities(name: str) -> None:
     model = make(name).eval()
     x = every_input(model)
@@ -214,6 +222,20 @@ def test_an_ensemble_is_the_mean_of_its_members_probabilities() -> None:
     copy = MODELS["made-masks"](0).double().eval()
     copy.load_state_dict(model.state_dict())
     torch.testing.assert_close(copy.log_prob(x), model.log_prob(x))
+
+
+def test_the_discretized_logistic_mixture_matches_its_definition() -> None:
+    torch.manual_seed(0)
+    params = torch.randn(6, 9, dtype=torch.float64)  # M = 3
+    log_p = bj.models.pixelcnn.discretized_logistic_mixture(params, 8)
+    torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(6, dtype=torch.float64))
+    pi, mu, s = params[:, :3].softmax(-1), params[:, 3:6], params[:, 6:].exp()
+    edges = torch.tensor([-math.inf, *(torch.linspace(-1, 1, 8)[:-1] + 1 / 7), math.inf])
+    cdf = torch.sigmoid((edges.double()[None, None] - mu[..., None]) / s[..., None])
+    expected = (pi[..., None] * (cdf[..., 1:] - cdf[..., :-1])).sum(1)
+    torch.testing.assert_close(log_p.exp(), expected)
+    with pytest.raises(ValueError, match="mixture needs levels > 2"):
+        PixelCNN((1, 2, 2), levels=2, mixture=2)
 
 
 def test_fvsbn_has_the_papers_parameter_count() -> None:

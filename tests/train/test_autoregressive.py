@@ -75,8 +75,10 @@ def test_a_flow_on_the_same_binary_data_goes_through_dequantization(tmp_path) ->
     assert results["test_nll"] > 0 and "test_bits_per_dim_iw" in results
 
 
-def test_a_pixelcnn_on_17_level_pixels(tmp_path) -> None:
-    raw = config({"name": "pixelcnn", "channels": 8, "blocks": 1}, {"name": "digits"}, steps=10)
+@pytest.mark.parametrize("mixture", [0, 2])  # softmax, or PixelCNN++'s logistic mixture
+def test_a_pixelcnn_on_17_level_pixels(tmp_path, mixture) -> None:
+    model = {"name": "pixelcnn", "channels": 8, "blocks": 1, "mixture": mixture}
+    raw = config(model, {"name": "digits"}, steps=10)
     results = T.train(T.parse_config(raw), tmp_path / "run", log=lambda _: None)
     assert results["levels"] == 17 and "binarised" not in results
     assert results["test_bits_per_dim"] < 4.09  # log2(17): uniform over the levels
