@@ -17,12 +17,21 @@ from torch import Tensor, nn
 from .discrete import Autoregressive
 
 
-def _orderings(count: int, features: int, agnostic: bool) -> Tensor:
-    """(count, D) orderings: the natural one first, random ones after when `agnostic`
-    (drawn from the global generator, which the trainer seeds)."""
-    orders = [torch.arange(features)]
-    orders += [torch.randperm(features) if agnostic else orders[0] for _ in range(count - 1)]
-    return torch.stack(orders)
+class Ordered(Autoregressive):
+    """An Autoregressive over K arrangements, each with an ordering of the D variables:
+    the buffer `orders` (K, D) holds the natural one first, random ones after when
+    `agnostic` (drawn from the global generator, which the trainer seeds)."""
+
+    def __init__(
+        self, features: int, levels: int, context: int, count: int, agnostic: bool
+    ) -> None:
+        super().__init__(features, levels, context, count)
+        orders = [torch.arange(features)]
+        orders += [torch.randperm(features) if agnostic else orders[0] for _ in range(count - 1)]
+        self.register_buffer("orders", torch.stack(orders))
+
+    def order(self) -> Tensor:
+        return self.orders[self.arrangement].cpu()
 
 
 class FVSBN(Autoregressive):
@@ -70,7 +79,7 @@ class FVSBN(Autoregressive):
         return x
 
 
-class NADE(Autoregressive):
+class NADE(Ordered):
     """Neural autoregressive distribution estimator (Larochelle & Murray 2011):
 
         h_i = sigma(c + W_{:,<i} x_<i),   p(x_i = 1 | x_<i) = sigma(b_i + V_i . h_i)
@@ -95,10 +104,9 @@ class NADE(Autoregressive):
         tied: bool = True,
         orderings: int = 1,
     ) -> None:
-        super().__init__(features, levels, context, orderings)
+        super().__init__(features, levels, context, orderings, agnostic=True)
         d, h, k = features, hidden, self.outputs
         self.hidden, self.tied = hidden, tied
-        self.register_buffer("orders", _orderings(orderings, d, agnostic=True))
         scale = d**-0.5
         if tied:
             self.weight = nn.Parameter(scale * torch.randn(h, d))
@@ -110,9 +118,6 @@ class NADE(Autoregressive):
         self.out_weight = nn.Parameter(h**-0.5 * torch.randn(d, h, k))
         self.out_bias = nn.Parameter(torch.zeros(d, k))
         self.context_net = nn.Linear(context, h) if context else None
-
-    def order(self) -> Tensor:
-        return self.orders[self.arrangement].cpu()
 
     def logits(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Tied: the pre-activations a_k of the k-th variable in the ordering by the running
@@ -155,7 +160,7 @@ class NADE(Autoregressive):
         return x
 
 
-class MADE(Autoregressive):
+class MADE(Ordered):
     """Masked autoencoder for distribution estimation (Germain et al. 2015) as a density
     model of discrete vectors: an MLP x -> logits with weight masks so that the logits of
     variable i see only the variables before it in the ordering.
@@ -181,11 +186,10 @@ class MADE(Autoregressive):
         masks: int = 1,
         order_agnostic: bool = False,
     ) -> None:
-        super().__init__(features, levels, context, masks)
+        super().__init__(features, levels, context, masks, order_agnostic)
         if not hidden:
             raise ValueError("MADE: expected at least one hidden layer")
         d = features
-        self.register_buffer("orders", _orderings(masks, d, order_agnostic))
         sizes = [d, *hidden]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.last = nn.Linear(sizes[-1], d * self.outputs)
@@ -200,9 +204,6 @@ class MADE(Autoregressive):
             degrees.append(layer)
         for layer in range(len(hidden)):
             self.register_buffer(f"degrees_{layer}", torch.stack([m[layer] for m in degrees]))
-
-    def order(self) -> Tensor:
-        return self.orders[self.arrangement].cpu()
 
     def masks(self) -> list[Tensor]:
         """The current arrangement's masks, (out, in) per layer, from its degrees."""

@@ -86,7 +86,7 @@ class Autoregressive(nn.Module):
         return rows, context, batch
 
     def _check_values(self, where: str, x: Tensor) -> None:
-        if x.is_floating_point() or x.is_complex():
+        if x.is_floating_point():
             bad = (x != x.round()) | (x < 0) | (x > self.levels - 1)  # NaN is bad too
         else:
             bad = (x < 0) | (x > self.levels - 1)
@@ -147,10 +147,10 @@ class Autoregressive(nn.Module):
         n = math.prod(shape)
         anchor = next(self.parameters())
         x = torch.zeros(n, self.features, dtype=anchor.dtype, device=anchor.device)
+        if n == 0:
+            return x.view(*shape, *self.event_shape)
         with torch.no_grad():
-            if n == 0:
-                pass
-            elif self.arrangements == 1:
+            if self.arrangements == 1:
                 self._sample(x, context, temperature)
             else:
                 chosen = torch.randint(self.arrangements, (n,))
