@@ -13,6 +13,7 @@ from . import data, distributions, flows, models, nn, objectives, targets, trans
 from .checks import CheckError, CheckReport, check
 from .density import Density
 from .flows import Flow
+from .transforms.roots import ConvergenceError
 from .validation import set_validation, validation_enabled
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckError",
     "CheckReport",
+    "ConvergenceError",
     "Density",
     "Flow",
     "catalogue",

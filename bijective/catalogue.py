@@ -37,6 +37,15 @@ MODELS.add("realnvp", flows.RealNVP, FLOW, VECTOR, "affine coupling flow")
 MODELS.add("nice", flows.NICE, FLOW, VECTOR, "additive coupling flow")
 MODELS.add("planar", flows.PlanarFlow, FLOW, VECTOR, "K planar maps")
 MODELS.add("radial", flows.RadialFlow, FLOW, VECTOR, "K radial maps")
+MODELS.add("resflow", flows.ResidualFlow, FLOW, VECTOR, "Residual Flow (contractive residual blocks)")
+MODELS.add(
+    "iresnet",
+    partial(flows.ResidualFlow, logdet="series", activation="elu", terms=5, coeff=0.9),
+    FLOW,
+    VECTOR,
+    "i-ResNet (power-series log-det)",
+)
+MODELS.add("ffjord", flows.FFJORD, FLOW, VECTOR, "FFJORD continuous flow (ODE)")
 MODELS.add("glow", flows.Glow, ("density",), ("shape",), "multi-scale Glow on images")
 MODELS.add(
     "image-realnvp", flows.ImageRealNVP, ("density",), ("shape",), "multi-scale RealNVP on images"

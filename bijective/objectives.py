@@ -30,6 +30,18 @@ def nll(model: nn.Module, x: Tensor, context: Tensor | None = None) -> Tensor:
     return -model.log_prob(x, context).mean()
 
 
+def penalty(model: nn.Module) -> Tensor | float:
+    """The regularisers the model's last training pass left (`penalty` of a module, e.g.
+    FFJORD's kinetic and Jacobian terms), summed and cleared: added to a training loss."""
+    total: Tensor | float = 0.0
+    for module in model.modules():
+        term = getattr(module, "penalty", None)
+        if isinstance(term, Tensor):
+            total = total + term
+            module.penalty = None
+    return total
+
+
 @torch.no_grad()
 def mean_nll(
     model: nn.Module, x: Tensor, context: Tensor | None = None, batch: int = 4096

@@ -79,6 +79,13 @@ def _multiscale(prior: str) -> T.Transform:
 # The image of [0, 1] under Logit(alpha=0.05), widened by 1e-9 so rounding keeps the grid inside.
 LOGIT_LOW, LOGIT_HIGH = math.log(0.05 / 0.95) - 1e-9, math.log(0.95 / 0.05) + 1e-9
 
+# Training mode estimates their log-dets (and iterates power iterations): eval is exact.
+CONTRACTIVE = {"train_eval_agree": False}
+ODE_TOL = {"rtol": 1e-10, "atol": 1e-10}
+# A smaller grid keeps the 2-D quadrature (one ODE solve of all its points) quick.
+CONTINUOUS = {"train_eval_agree": False, "scale": 0.3, "grid": 300, "bounds": (-9.0, 9.0)}
+
+
 CASES: list[Case] = [
     # element-wise
     Case("affine-3", lambda: T.Affine(3), (3,)),
@@ -259,6 +266,30 @@ CASES: list[Case] = [
         lambda: T.Coupling(masks.alternating(2), T.SplineTransformer(bins=6), hidden=(16,)),
         (2,),
         scale=0.2,
+    ),
+    # contractive residual blocks (exact log-det in eval mode) and continuous flows
+    Case("iresnet-block-2", lambda: T.InvertibleResidual(2, (16, 16)), (2,), **CONTRACTIVE),
+    Case(
+        "iresnet-block-3-elu-coeff-0.5",
+        lambda: T.InvertibleResidual(3, (8,), coeff=0.5, activation="elu"),
+        (3,),
+        **CONTRACTIVE,
+    ),
+    Case(
+        "iresnet-block-4-context-3",
+        lambda: T.InvertibleResidual(4, (16, 16), context=3),
+        (4,),
+        3,
+        **CONTRACTIVE,
+    ),
+    Case("inverse-iresnet-block-2", lambda: T.InvertibleResidual(2, (16,)).inv, (2,), **CONTRACTIVE),
+    Case("cnf-2", lambda: T.ContinuousFlow(2, (8, 8), **ODE_TOL), (2,), **CONTINUOUS),
+    Case(
+        "cnf-3-context-2-softplus",
+        lambda: T.ContinuousFlow(3, (8,), context=2, activation="softplus", **ODE_TOL),
+        (3,),
+        2,
+        **CONTINUOUS,
     ),
     # composition and inverse views
     Case("compose-2", _compose_2d, (2,), scale=0.2, bounds=(-30, 30), grid=2400),

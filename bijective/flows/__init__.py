@@ -2,15 +2,17 @@
 
 from .base import Flow, FlowDistribution
 from .dequantized import DequantizedFlow, dequantized
+from .ffjord import FFJORD
 from .glow import Glow, ImageRealNVP
 from .maf import IAF, MAF
 from .nice import NICE
 from .nsf import NSF
 from .realnvp import RealNVP
-from .residual import PlanarFlow, RadialFlow
+from .residual import PlanarFlow, RadialFlow, ResidualFlow
 
 __all__ = [
     "DequantizedFlow",
+    "FFJORD",
     "Glow",
     "IAF",
     "ImageRealNVP",
@@ -22,5 +24,6 @@ __all__ = [
     "PlanarFlow",
     "RadialFlow",
     "RealNVP",
+    "ResidualFlow",
     "dequantized",
 ]

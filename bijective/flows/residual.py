@@ -1,10 +1,19 @@
-"""Flows of residual maps z = x + g(x) from Rezende & Mohamed 2015: planar and radial."""
+"""Flows of residual maps z = x + g(x): planar and radial (Rezende & Mohamed 2015), and
+contractive residual flows (i-ResNet, Residual Flows)."""
 
 from __future__ import annotations
 
-from ..distributions import StandardNormal
-from ..transforms import Compose, Planar, Radial
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+
+from ..distributions import Distribution, StandardNormal, Uniform
+from ..transforms import ActNorm, Compose, InvertibleResidual, Planar, Radial
+from ..transforms.contractive import LogDet
 from .base import Flow
+
+Base = Literal["normal", "uniform"]
 
 
 def _no_context(name: str, context: int) -> None:
@@ -12,22 +21,79 @@ def _no_context(name: str, context: int) -> None:
         raise ValueError(f"{name}: has no conditional form; expected context=0, got {context}")
 
 
+def _base(name: str, base: str, features: int) -> Distribution:
+    """'normal': N(0, I); 'uniform': U[-1, 1]^D (the two bases of Rezende & Mohamed's Fig. 1)."""
+    if base == "normal":
+        return StandardNormal(features)
+    if base == "uniform":
+        return Uniform(-torch.ones(features), torch.ones(features))
+    raise ValueError(f"{name}: expected base 'normal' or 'uniform'; got {base!r}")
+
+
 class PlanarFlow(Flow):
     """K = `layers` planar maps (Rezende & Mohamed 2015, arXiv:1505.05770, eq. 10) on a
-    standard normal. The cheap direction is sampling (the paper's direction): used for
-    variational inference, where log q of its own samples needs no inversion; log_prob of
-    given points inverts each map by a bracketed scalar root find."""
+    standard normal or, with base='uniform', on U[-1, 1]^D. The cheap direction is sampling
+    (the paper's direction): used for variational inference, where log q of its own samples
+    needs no inversion; log_prob of given points inverts each map by a bracketed scalar root
+    find."""
 
-    def __init__(self, features: int, context: int = 0, layers: int = 8) -> None:
+    def __init__(
+        self, features: int, context: int = 0, layers: int = 8, base: Base = "normal"
+    ) -> None:
         _no_context("PlanarFlow", context)
-        super().__init__(Planar(features, layers).inv, StandardNormal(features))
+        super().__init__(Planar(features, layers).inv, _base("PlanarFlow", base, features))
 
 
 class RadialFlow(Flow):
-    """K = `layers` radial maps (Rezende & Mohamed 2015, eq. 14) on a standard normal,
-    applied in the sampling direction like PlanarFlow; their inverses are closed form."""
+    """K = `layers` radial maps (Rezende & Mohamed 2015, eq. 14) on a standard normal (or
+    U[-1, 1]^D), applied in the sampling direction like PlanarFlow; their inverses are closed
+    form."""
 
-    def __init__(self, features: int, context: int = 0, layers: int = 8) -> None:
+    def __init__(
+        self, features: int, context: int = 0, layers: int = 8, base: Base = "normal"
+    ) -> None:
         _no_context("RadialFlow", context)
         maps = Compose(*(Radial(features) for _ in range(layers)))
-        super().__init__(maps.inv, StandardNormal(features))
+        super().__init__(maps.inv, _base("RadialFlow", base, features))
+
+
+class ResidualFlow(Flow):
+    """`blocks` x (ActNorm, InvertibleResidual) on a standard normal: Residual Flows (Chen et
+    al. 2019, arXiv:1906.02735) with the defaults (LipSwish, unbiased Russian-roulette
+    log-det, Neumann gradient), or the i-ResNet (Behrmann et al. 2019) with
+    logdet='series', activation='elu'. log_prob is the explicit direction; sampling inverts
+    each block by a fixed-point iteration. In eval mode the log-det is `eval_logdet`:
+    'exact' (the default; D backward passes a block) or an estimate for large D."""
+
+    def __init__(
+        self,
+        features: int,
+        context: int = 0,
+        blocks: int = 5,
+        hidden: Sequence[int] = (128, 128),
+        coeff: float = 0.97,
+        activation: Literal["lipswish", "elu", "tanh"] = "lipswish",
+        logdet: LogDet = "roulette",
+        terms: int = 2,
+        eval_logdet: LogDet = "exact",
+        max_iterations: int = 1000,
+    ) -> None:
+        if blocks < 1:
+            raise ValueError(f"ResidualFlow: expected blocks >= 1; got {blocks}")
+        layers = []
+        for _ in range(blocks):
+            layers.append(ActNorm(features))
+            layers.append(
+                InvertibleResidual(
+                    features,
+                    tuple(hidden),
+                    context,
+                    coeff,
+                    activation,
+                    logdet,
+                    terms,
+                    eval_logdet=eval_logdet,
+                    max_iterations=max_iterations,
+                )
+            )
+        super().__init__(Compose(*layers), StandardNormal(features))

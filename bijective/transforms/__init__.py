@@ -3,6 +3,8 @@
 from . import dequantization, masks
 from .autoregressive import Autoregressive
 from .base import Compose, Inverse, Transform
+from .continuous import ContinuousFlow
+from .contractive import InvertibleResidual
 from .coupling import AdditiveCoupling, AffineCoupling, Coupling
 from .elementwise import Affine, Elementwise, Exp, LeakyReLU, Logit, Sigmoid, Softplus, Tanh
 from .image import Conv1x1, ConvCoupling, MultiScale, Squeeze
@@ -23,12 +25,14 @@ __all__ = [
     "Autoregressive",
     "BatchNorm",
     "Compose",
+    "ContinuousFlow",
     "Conv1x1",
     "ConvCoupling",
     "Coupling",
     "Elementwise",
     "Exp",
     "Inverse",
+    "InvertibleResidual",
     "LULinear",
     "LeakyReLU",
     "Logit",

@@ -43,3 +43,32 @@ def increasing_root(
         if bool(((step.abs() <= tol) | (upper - lower <= tol)).all()):
             break
     return a
+
+
+class ConvergenceError(RuntimeError):
+    """An iterative solve (a fixed-point inverse, an ODE) stopped before its tolerance."""
+
+
+@torch.no_grad()
+def fixed_point(
+    step: Callable[[Tensor], Tensor], start: Tensor, rtol: float, max_iter: int, where: str
+) -> Tensor:
+    """Iterates a <- step(a) from `start` until every change is at most rtol * (1 + |a|).
+
+    Converges geometrically when `step` is a contraction (Banach). Raises ConvergenceError,
+    naming `where` and the largest remaining change, after `max_iter` steps or on a non-finite value.
+    """
+    a = start
+    for _ in range(max_iter):
+        new = step(a)
+        change = (new - a).abs()
+        a = new
+        if bool((change <= rtol * (1 + a.abs())).all()):
+            return a
+        if not bool(torch.isfinite(change).all()):
+            raise ConvergenceError(f"{where}: the fixed-point iteration reached non-finite values")
+    largest = float(change.max()) if change.numel() else 0.0
+    raise ConvergenceError(
+        f"{where}: the fixed-point iteration did not converge in {max_iter} iterations "
+        f"(largest change {largest:.3g}, tolerance {rtol:.3g} relative)"
+    )

@@ -86,7 +86,7 @@ class DensityExperiment(Run):
         return self.inputs(train.x[rows], generator), self.context(labels)
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor | None]) -> Tensor:
-        return objectives.nll(model, *batch)
+        return objectives.nll(model, *batch) + objectives.penalty(model)
 
     def nll(self, split: Split, seed: int, **extra: Any) -> float:
         """The mean -log p(x) of a split in nats, its random draws seeded."""

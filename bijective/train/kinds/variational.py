@@ -40,7 +40,8 @@ class VariationalExperiment(Run):
         return self.beta(step)
 
     def loss(self, model: nn.Module, beta: float) -> Tensor:
-        return objectives.reverse_kl(model, self.target, self.config.train.batch, beta=beta)
+        kl = objectives.reverse_kl(model, self.target, self.config.train.batch, beta=beta)
+        return kl + objectives.penalty(model)
 
     def kl(self, n: int, seed: int) -> tuple[float, float]:
         """(KL(q || p), its standard error) from n samples drawn with `seed`, leaving the

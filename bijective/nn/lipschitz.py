@@ -1,0 +1,141 @@
+"""Lipschitz-constrained layers: the parts of a contractive residual branch g with Lip(g) < 1.
+
+A linear layer's Lipschitz constant (in the Euclidean norm) is its spectral norm sigma(W),
+and a composition's is at most the product of its parts', so g = W_n o phi o ... o phi o W_1
+with every sigma(W_i) <= c < 1 and 1-Lipschitz activations phi has Lip(g) <= c^n < 1
+(Behrmann et al. 2019, arXiv:1811.00995, section 3).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class SpectralLinear(nn.Module):
+    """y = W~ x + b with W~ = W / max(1, sigma(W) / c): spectral norm at most `coeff` = c.
+
+    Training (Miyato et al. 2018, arXiv:1802.05957; the i-ResNet's estimator): sigma is the
+    power-iteration estimate u^T W v after `iterations` steps from the vectors u, v kept in
+    the state dict (warm-started, so one step a call tracks a slowly changing W); the
+    gradient flows through W with u, v fixed. Evaluation: sigma is the exact largest singular
+    value (an SVD of W), so in eval mode the bound sigma(W~) <= c holds exactly and nothing
+    is written. Shapes: x (*batch, in_features) -> (*batch, out_features).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        coeff: float = 0.97,
+        iterations: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if not coeff > 0 or not math.isfinite(coeff):
+            raise ValueError(f"SpectralLinear: expected coeff > 0; got {coeff}")
+        if iterations < 1:
+            raise ValueError(f"SpectralLinear: expected iterations >= 1; got {iterations}")
+        self.coeff, self.iterations = float(coeff), iterations
+        bound = in_features**-0.5  # nn.Linear's initialisation
+        uniform = lambda *s: (2 * torch.rand(*s, generator=generator) - 1) * bound  # noqa: E731
+        self.weight = nn.Parameter(uniform(out_features, in_features))
+        self.bias = nn.Parameter(uniform(out_features))
+        self.register_buffer("u", F.normalize(torch.randn(out_features, generator=generator), dim=0))
+        self.register_buffer("v", F.normalize(torch.randn(in_features, generator=generator), dim=0))
+        with torch.no_grad():  # start from converged vectors
+            self._power_iteration(50)
+
+    @torch.no_grad()
+    def _power_iteration(self, steps: int) -> None:
+        u, v, w = self.u, self.v, self.weight
+        for _ in range(steps):
+            v = F.normalize(w.mT @ u, dim=0, eps=1e-12)
+            u = F.normalize(w @ v, dim=0, eps=1e-12)
+        self.u.copy_(u)
+        self.v.copy_(v)
+
+    def sigma(self) -> Tensor:
+        """The spectral norm of W: estimated in training mode, exact in eval mode."""
+        if not self.training:
+            return torch.linalg.matrix_norm(self.weight, ord=2)
+        self._power_iteration(self.iterations)
+        return self.u @ self.weight @ self.v
+
+    def normalised_weight(self) -> Tensor:
+        """W~ = W / max(1, sigma / c)."""
+        return self.weight / torch.clamp(self.sigma() / self.coeff, min=1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.normalised_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        out, inp = self.weight.shape
+        return f"in_features={inp}, out_features={out}, coeff={self.coeff}"
+
+
+class LipSwish(nn.Module):
+    """phi(x) = x sigmoid(beta x) / 1.1, beta = softplus(b) > 0 learnable: 1-Lipschitz for
+    every beta (Chen et al. 2019, arXiv:1906.02735, section 4), smooth, and with a
+    derivative that does not saturate at 0 as ELU's second derivative does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.b = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(F.softplus(self.b) * x) / 1.1
+
+
+ACTIVATIONS = {"lipswish": LipSwish, "elu": nn.ELU, "tanh": nn.Tanh}
+
+
+class LipschitzMLP(nn.Module):
+    """g(x, context) = W_n phi(... phi(W_1 x + V context) ...): Lip in x at most coeff^n.
+
+    Every W_i is a SpectralLinear with spectral norm <= coeff, phi is 1-Lipschitz
+    ('lipswish', 'elu' or 'tanh'). The context enters the first layer through an unconstrained
+    linear map V: the bound is on x only, as invertibility needs. x (*batch, D),
+    context (*batch, C) -> (*batch, D).
+    """
+
+    def __init__(
+        self,
+        features: int,
+        hidden: tuple[int, ...] = (64, 64),
+        context: int = 0,
+        coeff: float = 0.97,
+        activation: str = "lipswish",
+        iterations: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"LipschitzMLP: expected activation in {sorted(ACTIVATIONS)}; got {activation!r}"
+            )
+        sizes = [features, *hidden, features]
+        self.layers = nn.ModuleList(
+            SpectralLinear(a, b, coeff, iterations, generator) for a, b in zip(sizes, sizes[1:])
+        )
+        self.activations = nn.ModuleList(ACTIVATIONS[activation]() for _ in hidden)
+        self.context = nn.Linear(context, sizes[1], bias=False) if context else None
+
+    def weights(self) -> list[Tensor]:
+        """The normalised W_i: computed once per pass, so a fixed-point solve sees one map
+        (in training mode every call takes a power-iteration step)."""
+        return [layer.normalised_weight() for layer in self.layers]
+
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, weights: list[Tensor] | None = None
+    ) -> Tensor:
+        weights = self.weights() if weights is None else weights
+        h = F.linear(x, weights[0], self.layers[0].bias)
+        if self.context is not None:
+            h = h + self.context(context)
+        for phi, w, layer in zip(self.activations, weights[1:], self.layers[1:], strict=True):
+            h = F.linear(phi(h), w, layer.bias)
+        return h
