@@ -37,7 +37,7 @@ MODELS.add("realnvp", flows.RealNVP, FLOW, VECTOR, "affine coupling flow")
 MODELS.add("nice", flows.NICE, FLOW, VECTOR, "additive coupling flow")
 MODELS.add("planar", flows.PlanarFlow, FLOW, VECTOR, "K planar maps")
 MODELS.add("radial", flows.RadialFlow, FLOW, VECTOR, "K radial maps")
-MODELS.add("resflow", flows.ResidualFlow, FLOW, VECTOR, "Residual Flow (contractive residual blocks)")
+MODELS.add("resflow", flows.ResidualFlow, FLOW, VECTOR, "Residual Flow (contractive blocks)")
 MODELS.add(
     "iresnet",
     partial(flows.ResidualFlow, logdet="series", activation="elu", terms=5, coeff=0.9),

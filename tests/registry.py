@@ -282,7 +282,7 @@ CASES: list[Case] = [
         3,
         **CONTRACTIVE,
     ),
-    Case("inverse-iresnet-block-2", lambda: T.InvertibleResidual(2, (16,)).inv, (2,), **CONTRACTIVE),
+    Case("inverse-iresnet-2", lambda: T.InvertibleResidual(2, (16,)).inv, (2,), **CONTRACTIVE),
     Case("cnf-2", lambda: T.ContinuousFlow(2, (8, 8), **ODE_TOL), (2,), **CONTINUOUS),
     Case(
         "cnf-3-context-2-softplus",

@@ -3,10 +3,10 @@ MNIST, Fashion-MNIST), character-level text (fortunes) and tabular data (the MAF
 paper's sets, sklearn's), with the preprocessing fitted on train (standardisation,
 uniform dequantization, binarisation)."""
 
+from ..optional import MissingDependency
 from . import text
 from .dataset import Dataset, Split, binarise, dequantize, split, standardise
 from .images import digits, fashion_mnist, idx_images, mnist, read_idx
-from .optional import MissingDependency
 from .registry import DATASETS, load
 from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
 from .text import fortunes

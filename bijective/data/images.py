@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..optional import require
 from .dataset import Dataset, split
-from .optional import require
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..optional import require
 from .dataset import Dataset, Split, split
-from .optional import require
 
 
 def _file(root: str | Path, relative: str) -> Path:

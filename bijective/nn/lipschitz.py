@@ -8,6 +8,7 @@ with every sigma(W_i) <= c < 1 and 1-Lipschitz activations phi has Lip(g) <= c^n
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -44,8 +45,9 @@ class SpectralLinear(nn.Module):
         uniform = lambda *s: (2 * torch.rand(*s, generator=generator) - 1) * bound  # noqa: E731
         self.weight = nn.Parameter(uniform(out_features, in_features))
         self.bias = nn.Parameter(uniform(out_features))
-        self.register_buffer("u", F.normalize(torch.randn(out_features, generator=generator), dim=0))
-        self.register_buffer("v", F.normalize(torch.randn(in_features, generator=generator), dim=0))
+        unit = lambda n: F.normalize(torch.randn(n, generator=generator), dim=0)  # noqa: E731
+        self.register_buffer("u", unit(out_features))
+        self.register_buffer("v", unit(in_features))
         with torch.no_grad():  # start from converged vectors
             self._power_iteration(50)
 
@@ -119,7 +121,7 @@ class LipschitzMLP(nn.Module):
             )
         sizes = [features, *hidden, features]
         self.layers = nn.ModuleList(
-            SpectralLinear(a, b, coeff, iterations, generator) for a, b in zip(sizes, sizes[1:])
+            SpectralLinear(a, b, coeff, iterations, generator) for a, b in itertools.pairwise(sizes)
         )
         self.activations = nn.ModuleList(ACTIVATIONS[activation]() for _ in hidden)
         self.context = nn.Linear(context, sizes[1], bias=False) if context else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import Tensor, nn
 
@@ -42,7 +44,7 @@ class ODENet(nn.Module):
                 f"ODENet: expected activation in {sorted(ACTIVATIONS)}; got {activation!r}"
             )
         sizes = [features + context, *hidden, features]
-        self.layers = nn.ModuleList(ConcatSquashLinear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.layers = nn.ModuleList(ConcatSquashLinear(a, b) for a, b in itertools.pairwise(sizes))
         self.activation = ACTIVATIONS[activation]()
         self.context_features = context
         last = self.layers[-1]

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.ode import ODENet
+from ..optional import require
 from .base import Transform
 from .jacobians import exact_trace, rademacher, vjp
 from .roots import ConvergenceError
@@ -39,7 +40,8 @@ class _Dynamics(nn.Module):
         self.evaluations += 1
         graph = torch.is_grad_enabled()
         with torch.enable_grad():
-            x = state[0] if state[0].requires_grad else state[0].detach().requires_grad_()
+            x = state[0]  # a fresh leaf unless it is part of a graph being recorded
+            x = x if graph and x.requires_grad else x.detach().requires_grad_()
             f = self.net(x, t, self.context)
             e = self.noise
             if e is None and self.regularise:
@@ -126,7 +128,7 @@ class ContinuousFlow(Transform):
     ) -> tuple[Tensor, Tensor]:
         if x.numel() == 0:
             return x.clone(), x.new_zeros(x.shape[:-1])
-        import torchdiffeq  # a dependency of this transform only
+        torchdiffeq = require("torchdiffeq", "torchdiffeq", "ContinuousFlow (FFJORD)")
 
         flat = x.reshape(-1, x.shape[-1])
         dynamics = self.dynamics

@@ -103,7 +103,7 @@ class InvertibleResidual(Transform):
         """g(x) and log det(I + J_g(x)), differentiable when grad mode is on."""
         graph = torch.is_grad_enabled()
         with torch.enable_grad():
-            leaf = x if x.requires_grad else x.detach().requires_grad_()
+            leaf = x if graph and x.requires_grad else x.detach().requires_grad_()
             g = self.net(leaf, context, weights)
             ladj = self._ladj(g, leaf, graph)
         return (g, ladj) if graph else (g.detach(), ladj.detach())

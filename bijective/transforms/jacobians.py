@@ -90,4 +90,3 @@ def roulette_logdet(
         return total
     surrogate = (vjp(g, x, w, graph=True) * e).sum(-1)  # its gradient is the Neumann estimate
     return total + surrogate - surrogate.detach()
-

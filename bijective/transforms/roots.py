@@ -56,7 +56,8 @@ def fixed_point(
     """Iterates a <- step(a) from `start` until every change is at most rtol * (1 + |a|).
 
     Converges geometrically when `step` is a contraction (Banach). Raises ConvergenceError,
-    naming `where` and the largest remaining change, after `max_iter` steps or on a non-finite value.
+    naming `where` and the largest remaining change, after `max_iter` steps or on a
+    non-finite value.
     """
     a = start
     for _ in range(max_iter):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 import bijective as bj
 from bijective.transforms.jacobians import (
     exact_logdet,
@@ -91,7 +92,9 @@ def test_neumann_gradient_is_unbiased_for_the_gradient_of_the_log_det() -> None:
 
     def projected(ladj: torch.Tensor) -> float:
         grads = torch.autograd.grad(ladj.sum(), params, allow_unused=True)
-        return sum(float((g * d).sum()) for g, d in zip(grads, direction) if g is not None)
+        return sum(
+            float((g * d).sum()) for g, d in zip(grads, direction, strict=True) if g is not None
+        )
 
     g, leaf = g_at(t, x)
     exact = projected(exact_logdet(g, leaf, graph=True))
@@ -125,7 +128,7 @@ def test_implicit_gradient_of_the_inverse_equals_unrolled_iterations() -> None:
     z = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
     params = [z, *t.parameters()]
     x, ladj = t.inverse(z)
-    loss = lambda x, ladj: (x.sin().sum() + ladj.sum())  # noqa: E731
+    loss = lambda x, ladj: x.sin().sum() + ladj.sum()  # noqa: E731
     implicit = torch.autograd.grad(loss(x, ladj), params, allow_unused=True)
     weights = t.net.weights()
     a = z

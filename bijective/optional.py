@@ -7,7 +7,7 @@ from types import ModuleType
 
 
 class MissingDependency(ImportError):
-    """An optional package a data set needs is not installed."""
+    """An optional package (a data set's reader, the ODE solver) is not installed."""
 
 
 def require(module: str, package: str, purpose: str) -> ModuleType:
