@@ -50,6 +50,13 @@ MODELS.add("glow", flows.Glow, ("density",), ("shape",), "multi-scale Glow on im
 MODELS.add(
     "image-realnvp", flows.ImageRealNVP, ("density",), ("shape",), "multi-scale RealNVP on images"
 )
+MODELS.add(
+    "image-resflow",
+    flows.ImageResidualFlow,
+    ("density",),
+    ("shape",),
+    "multi-scale Residual Flow on images",
+)
 MODELS.add("vae", models.VAE, ("latent",), ("features",), "VAE with a flow posterior (binary)")
 MODELS.add("fvsbn", models.FVSBN, ("density",), DISCRETE, "fully visible sigmoid belief network")
 MODELS.add("nade", models.NADE, ("density",), DISCRETE, "neural autoregressive density estimator")

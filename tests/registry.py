@@ -283,6 +283,12 @@ CASES: list[Case] = [
         **CONTRACTIVE,
     ),
     Case("inverse-iresnet-2", lambda: T.InvertibleResidual(2, (16,)).inv, (2,), **CONTRACTIVE),
+    Case(
+        "conv-iresnet-2x4x4",
+        lambda: T.ConvInvertibleResidual((2, 4, 4), channels=4, eval_logdet="exact"),
+        (2, 4, 4),
+        **CONTRACTIVE,
+    ),
     Case("cnf-2", lambda: T.ContinuousFlow(2, (8, 8), **ODE_TOL), (2,), **CONTINUOUS),
     Case(
         "cnf-3-context-2-softplus",

@@ -27,6 +27,7 @@ TINY = {
     "ffjord": {"hidden": (8,)},
     "glow": {"levels": 2, "steps": 1, "channels": 4},
     "image-realnvp": {"levels": 2, "channels": 4, "blocks": 1},
+    "image-resflow": {"levels": 2, "blocks": 1, "channels": 4},
     "vae": {"latent": 2, "hidden": (8, 8)},
     "fvsbn": {},
     "nade": {"hidden": 4},

@@ -8,7 +8,7 @@ from .maf import IAF, MAF
 from .nice import NICE
 from .nsf import NSF
 from .realnvp import RealNVP
-from .residual import PlanarFlow, RadialFlow, ResidualFlow
+from .residual import ImageResidualFlow, PlanarFlow, RadialFlow, ResidualFlow
 
 __all__ = [
     "DequantizedFlow",
@@ -16,6 +16,7 @@ __all__ = [
     "Glow",
     "IAF",
     "ImageRealNVP",
+    "ImageResidualFlow",
     "MAF",
     "NICE",
     "NSF",

@@ -16,7 +16,54 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-class SpectralLinear(nn.Module):
+class _Spectral(nn.Module):
+    """A linear operator W scaled to W~ = W / max(1, sigma(W) / c): operator norm <= `coeff`.
+    Subclasses hold `weight`, the power-iteration vectors u (output side) and v (input
+    side) as buffers, and define the operator (`_operator`) and its adjoint (`_adjoint`)."""
+
+    def _setup(self, coeff: float, iterations: int) -> None:
+        name = type(self).__name__
+        if not coeff > 0 or not math.isfinite(coeff):
+            raise ValueError(f"{name}: expected coeff > 0; got {coeff}")
+        if iterations < 1:
+            raise ValueError(f"{name}: expected iterations >= 1; got {iterations}")
+        self.coeff, self.iterations = float(coeff), iterations
+
+    def _operator(self, x: Tensor, weight: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _adjoint(self, y: Tensor, weight: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def _power_iteration(self, steps: int, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """`steps` steps of v <- W^T u / |.|, u <- W v / |.| (Miyato et al. 2018)."""
+        for _ in range(steps):
+            v = F.normalize(self._adjoint(u, self.weight).flatten(), dim=0).view_as(v)
+            u = F.normalize(self._operator(v, self.weight).flatten(), dim=0).view_as(u)
+        return u, v
+
+    def _converge(self, steps: int) -> None:
+        """`steps` steps from the stored vectors, written back to them."""
+        u, v = self._power_iteration(steps, self.u, self.v)
+        self.u.copy_(u)
+        self.v.copy_(v)
+
+    def _estimate(self) -> Tensor:
+        """Training: `iterations` warm-started steps, written back to the buffers; the
+        gradient flows through W with u, v fixed."""
+        self._converge(self.iterations)
+        return (self.u * self._operator(self.v, self.weight)).sum()
+
+    def sigma(self) -> Tensor:
+        raise NotImplementedError
+
+    def normalised_weight(self) -> Tensor:
+        """W~ = W / max(1, sigma / c)."""
+        return self.weight / torch.clamp(self.sigma() / self.coeff, min=1.0)
+
+
+class SpectralLinear(_Spectral):
     """y = W~ x + b with W~ = W / max(1, sigma(W) / c): spectral norm at most `coeff` = c.
 
     Training (Miyato et al. 2018, arXiv:1802.05957; the i-ResNet's estimator): sigma is the
@@ -36,11 +83,7 @@ class SpectralLinear(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if not coeff > 0 or not math.isfinite(coeff):
-            raise ValueError(f"SpectralLinear: expected coeff > 0; got {coeff}")
-        if iterations < 1:
-            raise ValueError(f"SpectralLinear: expected iterations >= 1; got {iterations}")
-        self.coeff, self.iterations = float(coeff), iterations
+        self._setup(coeff, iterations)
         bound = in_features**-0.5  # nn.Linear's initialisation
         uniform = lambda *s: (2 * torch.rand(*s, generator=generator) - 1) * bound  # noqa: E731
         self.weight = nn.Parameter(uniform(out_features, in_features))
@@ -48,28 +91,19 @@ class SpectralLinear(nn.Module):
         unit = lambda n: F.normalize(torch.randn(n, generator=generator), dim=0)  # noqa: E731
         self.register_buffer("u", unit(out_features))
         self.register_buffer("v", unit(in_features))
-        with torch.no_grad():  # start from converged vectors
-            self._power_iteration(50)
+        self._converge(50)  # start from converged vectors
 
-    @torch.no_grad()
-    def _power_iteration(self, steps: int) -> None:
-        u, v, w = self.u, self.v, self.weight
-        for _ in range(steps):
-            v = F.normalize(w.mT @ u, dim=0, eps=1e-12)
-            u = F.normalize(w @ v, dim=0, eps=1e-12)
-        self.u.copy_(u)
-        self.v.copy_(v)
+    def _operator(self, x: Tensor, weight: Tensor) -> Tensor:
+        return weight @ x
+
+    def _adjoint(self, y: Tensor, weight: Tensor) -> Tensor:
+        return weight.mT @ y
 
     def sigma(self) -> Tensor:
         """The spectral norm of W: estimated in training mode, exact in eval mode."""
         if not self.training:
             return torch.linalg.matrix_norm(self.weight, ord=2)
-        self._power_iteration(self.iterations)
-        return self.u @ self.weight @ self.v
-
-    def normalised_weight(self) -> Tensor:
-        """W~ = W / max(1, sigma / c)."""
-        return self.weight / torch.clamp(self.sigma() / self.coeff, min=1.0)
+        return self._estimate()
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.normalised_weight(), self.bias)
@@ -77,6 +111,61 @@ class SpectralLinear(nn.Module):
     def extra_repr(self) -> str:
         out, inp = self.weight.shape
         return f"in_features={inp}, out_features={out}, coeff={self.coeff}"
+
+
+class SpectralConv2d(_Spectral):
+    """A 'same'-padded k x k convolution whose operator norm on (C_in, H, W) images is at
+    most `coeff` (Chen et al. 2019's image blocks; Gouk et al. 2018, arXiv:1804.04368).
+
+    sigma is the norm of the convolution as a linear map of whole images, found by power
+    iteration with the convolution and its adjoint (a transposed convolution) on image-shaped
+    vectors kept in the state dict: `iterations` warm-started steps a call in training
+    mode; in eval mode iterations from the stored vectors until sigma changes by less than
+    1e-6 (relative), nothing written. `shape` = (C_in, H, W) of the inputs.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        out_channels: int,
+        kernel: int = 3,
+        coeff: float = 0.97,
+        iterations: int = 1,
+    ) -> None:
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError(f"SpectralConv2d: expected an odd kernel size; got {kernel}")
+        self._setup(coeff, iterations)
+        c, h, w = shape
+        conv = nn.Conv2d(c, out_channels, kernel, padding=kernel // 2)
+        self.weight, self.bias = conv.weight, conv.bias
+        self.padding = kernel // 2
+        unit = lambda *s: F.normalize(torch.randn(math.prod(s)), dim=0).view(*s)  # noqa: E731
+        self.register_buffer("u", unit(out_channels, h, w))
+        self.register_buffer("v", unit(c, h, w))
+        self._converge(50)
+
+    def _operator(self, x: Tensor, weight: Tensor) -> Tensor:
+        return F.conv2d(x[None], weight, padding=self.padding)[0]
+
+    def _adjoint(self, y: Tensor, weight: Tensor) -> Tensor:
+        return F.conv_transpose2d(y[None], weight, padding=self.padding)[0]
+
+    def sigma(self) -> Tensor:
+        if self.training:
+            return self._estimate()
+        u, v, previous = self.u, self.v, None
+        for _ in range(100):
+            u, v = self._power_iteration(10, u, v)
+            value = float((u * self._operator(v, self.weight.detach())).sum())
+            if previous is not None and abs(value - previous) <= 1e-6 * abs(value):
+                break
+            previous = value
+        return (u * self._operator(v, self.weight)).sum()
+
+    def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        weight = self.normalised_weight() if weight is None else weight
+        return F.conv2d(x, weight, self.bias, padding=self.padding)
 
 
 class LipSwish(nn.Module):
@@ -140,4 +229,45 @@ class LipschitzMLP(nn.Module):
             h = h + self.context(context)
         for phi, w, layer in zip(self.activations, weights[1:], self.layers[1:], strict=True):
             h = F.linear(phi(h), w, layer.bias)
+        return h
+
+
+class LipschitzConvNet(nn.Module):
+    """g(x) = conv3x3 phi conv1x1 phi conv3x3 on images (C, H, W) -> (C, H, W) (Chen et al.
+    2019's image block), every convolution a SpectralConv2d of norm <= coeff, phi
+    1-Lipschitz: Lip(g) <= coeff^3. `channels` hidden channels."""
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        channels: int = 64,
+        coeff: float = 0.97,
+        activation: str = "lipswish",
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"LipschitzConvNet: expected activation in {sorted(ACTIVATIONS)}; "
+                f"got {activation!r}"
+            )
+        c, h, w = shape
+        self.layers = nn.ModuleList(
+            [
+                SpectralConv2d((c, h, w), channels, 3, coeff),
+                SpectralConv2d((channels, h, w), channels, 1, coeff),
+                SpectralConv2d((channels, h, w), c, 3, coeff),
+            ]
+        )
+        self.activations = nn.ModuleList(ACTIVATIONS[activation]() for _ in range(2))
+
+    def weights(self) -> list[Tensor]:
+        return [layer.normalised_weight() for layer in self.layers]
+
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, weights: list[Tensor] | None = None
+    ) -> Tensor:
+        weights = self.weights() if weights is None else weights
+        h = self.layers[0](x, weights[0])
+        for phi, w, layer in zip(self.activations, weights[1:], self.layers[1:], strict=True):
+            h = layer(phi(h), w)
         return h

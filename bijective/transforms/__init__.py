@@ -4,7 +4,7 @@ from . import dequantization, masks
 from .autoregressive import Autoregressive
 from .base import Compose, Inverse, Transform
 from .continuous import ContinuousFlow
-from .contractive import InvertibleResidual
+from .contractive import ConvInvertibleResidual, InvertibleResidual
 from .coupling import AdditiveCoupling, AffineCoupling, Coupling
 from .elementwise import Affine, Elementwise, Exp, LeakyReLU, Logit, Sigmoid, Softplus, Tanh
 from .image import Conv1x1, ConvCoupling, MultiScale, Squeeze
@@ -26,6 +26,7 @@ __all__ = [
     "BatchNorm",
     "Compose",
     "ContinuousFlow",
+    "ConvInvertibleResidual",
     "Conv1x1",
     "ConvCoupling",
     "Coupling",

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..nn.ode import ODENet
 from ..optional import require
 from .base import Transform
-from .jacobians import exact_trace, rademacher, vjp
+from .jacobians import dot, exact_trace, rademacher, vjp
 from .roots import ConvergenceError
 
 Trace = Literal["hutchinson", "exact"]
@@ -47,7 +47,7 @@ class _Dynamics(nn.Module):
             if e is None and self.regularise:
                 e = rademacher(x)
             u = None if e is None else vjp(f, x, e, graph)  # e^T df/dx
-            trace = exact_trace(f, x, graph) if self.noise is None else (u * e).sum(-1)
+            trace = exact_trace(f, x, graph) if self.noise is None else dot(u, e)
             out = (f, trace)
             if self.regularise:
                 out = (f, trace, (f * f).sum(-1), (u * u).sum(-1))

@@ -2,7 +2,8 @@
 
 For y = g(x) computed with autograd, `vjp(y, x, w)` = w^T dg/dx costs one backward pass, so
 anything built from w^T J (a trace estimate, a power series) never forms J. Rows are
-independent: x (N, D), y (N, D), and every function returns one value per row (N,).
+independent: x and y (N, *event) of one shape (vectors, or images (N, C, H, W), read as
+vectors of D = C H W), and every function returns one value per row (N,).
 """
 
 from __future__ import annotations
@@ -17,20 +18,27 @@ def vjp(y: Tensor, x: Tensor, w: Tensor, graph: bool) -> Tensor:
     return out
 
 
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise inner products of (N, *event) tensors: (N,)."""
+    return (a * b).flatten(1).sum(1)
+
+
 def jacobian(y: Tensor, x: Tensor, graph: bool) -> Tensor:
-    """The full Jacobian J[n, i, j] = dy_i/dx_j, by D backward passes: (N, D, D)."""
-    eye = torch.eye(y.shape[-1], dtype=y.dtype, device=y.device)
-    rows = [vjp(y, x, e.expand_as(y), graph) for e in eye]
+    """The full Jacobian J[n, i, j] = dy_i/dx_j of the flattened events, by D backward
+    passes: (N, D, D)."""
+    n, d = y.shape[0], y[0].numel()
+    eye = torch.eye(d, dtype=y.dtype, device=y.device).reshape(d, *y.shape[1:])
+    rows = [vjp(y, x, e.expand_as(y), graph).reshape(n, d) for e in eye]
     return torch.stack(rows, dim=1)
 
 
 def exact_trace(y: Tensor, x: Tensor, graph: bool) -> Tensor:
     """tr(dy/dx) exactly, by D backward passes (each keeps one diagonal entry)."""
     total = torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
-    for i in range(y.shape[-1]):
-        e = torch.zeros_like(y)
+    for i in range(y[0].numel()):
+        e = torch.zeros_like(y).flatten(1)
         e[:, i] = 1
-        total = total + vjp(y, x, e, graph)[:, i]
+        total = total + vjp(y, x, e.view_as(y), graph).flatten(1)[:, i]
     return total
 
 
@@ -42,7 +50,7 @@ def rademacher(like: Tensor) -> Tensor:
 
 def hutchinson_trace(y: Tensor, x: Tensor, e: Tensor, graph: bool) -> Tensor:
     """e^T (dy/dx) e, an unbiased estimate of tr(dy/dx) when E[e e^T] = I (Hutchinson 1989)."""
-    return (vjp(y, x, e, graph) * e).sum(-1)
+    return dot(vjp(y, x, e, graph), e)
 
 
 def exact_logdet(g: Tensor, x: Tensor, graph: bool) -> Tensor:
@@ -59,7 +67,7 @@ def series_logdet(g: Tensor, x: Tensor, e: Tensor, terms: int, graph: bool) -> T
     w, total = e, 0
     for k in range(1, terms + 1):
         w = vjp(g, x, w, graph)  # e^T J^k
-        total = total + (-1) ** (k + 1) / k * (w * e).sum(-1)
+        total = total + (-1) ** (k + 1) / k * dot(w, e)
     return total
 
 
@@ -85,8 +93,8 @@ def roulette_logdet(
             weight = 1 / (1 - p) ** max(k - exact_terms, 0)
             w = w + (-1) ** (k + 1) * weight * u
             u = vjp(g, x, u, graph=False)
-            total = total + (-1) ** (k + 1) * weight / k * (u * e).sum(-1)
+            total = total + (-1) ** (k + 1) * weight / k * dot(u, e)
     if not graph:
         return total
-    surrogate = (vjp(g, x, w, graph=True) * e).sum(-1)  # its gradient is the Neumann estimate
+    surrogate = dot(vjp(g, x, w, graph=True), e)  # its gradient is the Neumann estimate
     return total + surrogate - surrogate.detach()

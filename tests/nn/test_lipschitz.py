@@ -72,3 +72,30 @@ def test_bad_settings_say_which() -> None:
         bj.nn.SpectralLinear(2, 2, coeff=0)
     with pytest.raises(ValueError, match="activation"):
         bj.nn.LipschitzMLP(2, activation="relu6")
+
+
+def test_spectral_conv_normalises_the_operator_norm_of_the_convolution() -> None:
+    """The convolution as a matrix on whole (C, H, W) images (zero padding), built column by
+    column: its largest singular value is the one the layer bounds."""
+    torch.manual_seed(3)
+    shape = (2, 5, 4)
+    layer = bj.nn.SpectralConv2d(shape, 3, kernel=3, coeff=0.8).double().eval()
+    with torch.no_grad():
+        layer.weight.mul_(4)
+        basis = torch.eye(40, dtype=torch.float64).reshape(40, *shape)
+        weight = layer.normalised_weight()
+        matrix = (layer(basis, weight) - layer.bias[:, None, None]).reshape(40, -1).T
+    assert abs(float(torch.linalg.matrix_norm(matrix, ord=2)) - 0.8) < 1e-5
+    assert "u" in layer.state_dict() and layer.state_dict()["u"].shape == (3, 5, 4)
+
+
+def test_lipschitz_conv_net_is_a_contraction() -> None:
+    torch.manual_seed(4)
+    net = bj.nn.LipschitzConvNet((2, 4, 4), channels=8, coeff=0.9).double().eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    x, y = torch.randn(2, 500, 2, 4, 4, dtype=torch.float64)
+    with torch.no_grad():
+        ratio = (net(x) - net(y)).flatten(1).norm(dim=1) / (x - y).flatten(1).norm(dim=1)
+    assert float(ratio.max()) <= 0.9 + 1e-6
