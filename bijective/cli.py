@@ -26,6 +26,7 @@ from .registry import Registry
 from .train.checkpoint import CheckpointError
 from .train.config import ConfigError, load_config, parse_config
 from .train.loop import Diverged
+from .transforms.roots import ConvergenceError
 
 USER_ERRORS = (
     ConfigError,
@@ -34,6 +35,7 @@ USER_ERRORS = (
     FileNotFoundError,
     FileExistsError,
     Diverged,
+    ConvergenceError,  # a fixed-point inverse or an ODE solve over its budget
 )
 
 # The demo: two small experiments that run in about a minute on 2 CPU cores.

@@ -50,9 +50,19 @@ class _Spectral(nn.Module):
         self.v.copy_(v)
 
     def _estimate(self) -> Tensor:
-        """Training: `iterations` warm-started steps, written back to the buffers; the
-        gradient flows through W with u, v fixed."""
-        self._converge(self.iterations)
+        """Training: warm-started steps from the stored vectors until the estimate moves by
+        less than 1e-3 (relative), at most `iterations`, written back to the buffers; the
+        gradient flows through W with u, v fixed. Stopping on a tolerance (as Chen et al.
+        2019 do) keeps the estimate on the exact norm while the weights move fast: one step
+        a call lags up to 23% behind at lr 2e-3, and evaluation (exact) then sees another
+        function than training did."""
+        previous = None
+        for _ in range(self.iterations):
+            self._converge(1)
+            value = float((self.u * self._operator(self.v, self.weight.detach())).sum())
+            if previous is not None and abs(value - previous) <= 1e-3 * abs(value):
+                break
+            previous = value
         return (self.u * self._operator(self.v, self.weight)).sum()
 
     def sigma(self) -> Tensor:
@@ -67,9 +77,9 @@ class SpectralLinear(_Spectral):
     """y = W~ x + b with W~ = W / max(1, sigma(W) / c): spectral norm at most `coeff` = c.
 
     Training (Miyato et al. 2018, arXiv:1802.05957; the i-ResNet's estimator): sigma is the
-    power-iteration estimate u^T W v after `iterations` steps from the vectors u, v kept in
-    the state dict (warm-started, so one step a call tracks a slowly changing W); the
-    gradient flows through W with u, v fixed. Evaluation: sigma is the exact largest singular
+    power-iteration estimate u^T W v from the vectors u, v kept in the state dict,
+    warm-started and iterated until it settles (at most `iterations` steps); the gradient
+    flows through W with u, v fixed. Evaluation: sigma is the exact largest singular
     value (an SVD of W), so in eval mode the bound sigma(W~) <= c holds exactly and nothing
     is written. Shapes: x (*batch, in_features) -> (*batch, out_features).
     """
@@ -79,7 +89,7 @@ class SpectralLinear(_Spectral):
         in_features: int,
         out_features: int,
         coeff: float = 0.97,
-        iterations: int = 1,
+        iterations: int = 20,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -119,9 +129,10 @@ class SpectralConv2d(_Spectral):
 
     sigma is the norm of the convolution as a linear map of whole images, found by power
     iteration with the convolution and its adjoint (a transposed convolution) on image-shaped
-    vectors kept in the state dict: `iterations` warm-started steps a call in training
-    mode; in eval mode iterations from the stored vectors until sigma changes by less than
-    1e-6 (relative), nothing written. `shape` = (C_in, H, W) of the inputs.
+    vectors kept in the state dict: warm-started steps until the estimate settles (at most
+    `iterations`) in training mode; in eval mode iterations from the stored vectors until
+    sigma changes by less than 1e-6 (relative), nothing written. `shape` = (C_in, H, W) of
+    the inputs.
     """
 
     def __init__(
@@ -130,7 +141,7 @@ class SpectralConv2d(_Spectral):
         out_channels: int,
         kernel: int = 3,
         coeff: float = 0.97,
-        iterations: int = 1,
+        iterations: int = 20,
     ) -> None:
         super().__init__()
         if kernel % 2 == 0:
@@ -200,7 +211,7 @@ class LipschitzMLP(nn.Module):
         context: int = 0,
         coeff: float = 0.97,
         activation: str = "lipswish",
-        iterations: int = 1,
+        iterations: int = 20,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()

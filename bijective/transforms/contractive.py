@@ -62,7 +62,7 @@ class InvertibleResidual(Transform):
         self._settings(coeff, logdet, terms, p, eval_logdet, eval_terms, max_iterations)
         self.event_shape = (features,)
         self.context_features = context
-        self.net = LipschitzMLP(features, tuple(hidden), context, coeff, activation, 1, generator)
+        self.net = LipschitzMLP(features, tuple(hidden), context, coeff, activation, 20, generator)
         self.inverse_rtol = inverse_rtol
 
     def _settings(
