@@ -12,6 +12,12 @@ from runs import tiny
 
 from bijective.cli import main
 
+def config_with(model: dict, **sections) -> dict:
+    raw = tiny(train={"steps": 10}, **sections)
+    raw["model"] = model  # replaces the tiny MAF's options
+    return raw
+
+
 MODELS = {
     "resflow": {"name": "resflow", "blocks": 2, "hidden": [16]},
     "iresnet": {"name": "iresnet", "blocks": 2, "hidden": [16]},
@@ -22,7 +28,7 @@ MODELS = {
 @pytest.mark.parametrize("name", list(MODELS))
 def test_train_eval_and_sample(tmp_path, capsys, name: str) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(tiny(model=MODELS[name], train={"steps": 10})))
+    config.write_text(yaml.safe_dump(config_with(MODELS[name])))
     run = tmp_path / "run"
     assert main(["train", str(config), "--out", str(run)]) == 0
     results = json.loads((run / "results.json").read_text())
@@ -38,7 +44,7 @@ def test_train_eval_and_sample(tmp_path, capsys, name: str) -> None:
 def test_an_ode_over_its_step_budget_is_one_line(tmp_path, capsys) -> None:
     config = tmp_path / "c.yaml"
     model = {**MODELS["ffjord"], "max_steps": 1, "rtol": 1e-9, "atol": 1e-9}
-    config.write_text(yaml.safe_dump(tiny(model=model, train={"steps": 10})))
+    config.write_text(yaml.safe_dump(config_with(model)))
     code = main(["train", str(config), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "max_steps" in err
@@ -46,7 +52,7 @@ def test_an_ode_over_its_step_budget_is_one_line(tmp_path, capsys) -> None:
 
 def test_a_lipschitz_coefficient_of_1_is_refused_by_the_config(tmp_path, capsys) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(tiny(model={**MODELS["resflow"], "coeff": 1.0})))
+    config.write_text(yaml.safe_dump(config_with({**MODELS["resflow"], "coeff": 1.0})))
     code = main(["train", str(config), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and "coeff" in err and not (tmp_path / "run").exists()
