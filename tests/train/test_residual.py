@@ -12,6 +12,7 @@ from runs import tiny
 
 from bijective.cli import main
 
+
 def config_with(model: dict, **sections) -> dict:
     raw = tiny(train={"steps": 10}, **sections)
     raw["model"] = model  # replaces the tiny MAF's options
