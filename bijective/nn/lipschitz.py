@@ -36,18 +36,39 @@ class _Spectral(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def _power_iteration(self, steps: int, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """`steps` steps of v <- W^T u / |.|, u <- W v / |.| (Miyato et al. 2018)."""
+    def _power_iteration(self, steps: int, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor, float]:
+        """`steps` steps of v <- W^T u / |.|, u <- W v / |.| (Miyato et al. 2018); returns
+        u, v and the estimate |W v| = u^T W v of the last step."""
+        norm = torch.zeros(())
         for _ in range(steps):
             v = F.normalize(self._adjoint(u, self.weight).flatten(), dim=0).view_as(v)
-            u = F.normalize(self._operator(v, self.weight).flatten(), dim=0).view_as(u)
+            wv = self._operator(v, self.weight).flatten()
+            norm = wv.norm()
+            u = (wv / norm.clamp_min(1e-12)).view_as(u)
+        return u, v, float(norm)
+
+    def _settle(
+        self, u: Tensor, v: Tensor, rtol: float, steps: int, every: int
+    ) -> tuple[Tensor, Tensor]:
+        """Power iteration from (u, v), `every` steps at a time, until the estimate moves by
+        at most `rtol` (relative) between checks, or `steps` steps in all."""
+        previous = None
+        for _ in range(0, steps, every):
+            u, v, value = self._power_iteration(every, u, v)
+            if previous is not None and abs(value - previous) <= rtol * abs(value):
+                break
+            previous = value
         return u, v
 
     def _converge(self, steps: int) -> None:
         """`steps` steps from the stored vectors, written back to them."""
-        u, v = self._power_iteration(steps, self.u, self.v)
+        u, v, _ = self._power_iteration(steps, self.u, self.v)
         self.u.copy_(u)
         self.v.copy_(v)
+
+    def _rayleigh(self, u: Tensor, v: Tensor) -> Tensor:
+        """u^T W v, the gradient flowing through W with u, v fixed."""
+        return (u * self._operator(v, self.weight)).sum()
 
     def _estimate(self) -> Tensor:
         """Training: warm-started steps from the stored vectors until the estimate moves by
@@ -56,14 +77,10 @@ class _Spectral(nn.Module):
         2019 do) keeps the estimate on the exact norm while the weights move fast: one step
         a call lags up to 23% behind at lr 2e-3, and evaluation (exact) then sees another
         function than training did."""
-        previous = None
-        for _ in range(self.iterations):
-            self._converge(1)
-            value = float((self.u * self._operator(self.v, self.weight.detach())).sum())
-            if previous is not None and abs(value - previous) <= 1e-3 * abs(value):
-                break
-            previous = value
-        return (self.u * self._operator(self.v, self.weight)).sum()
+        u, v = self._settle(self.u, self.v, 1e-3, self.iterations, 1)
+        self.u.copy_(u)
+        self.v.copy_(v)
+        return self._rayleigh(self.u, self.v)
 
     def sigma(self) -> Tensor:
         raise NotImplementedError
@@ -115,8 +132,9 @@ class SpectralLinear(_Spectral):
             return torch.linalg.matrix_norm(self.weight, ord=2)
         return self._estimate()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.normalised_weight(), self.bias)
+    def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        weight = self.normalised_weight() if weight is None else weight
+        return F.linear(x, weight, self.bias)
 
     def extra_repr(self) -> str:
         out, inp = self.weight.shape
@@ -165,14 +183,7 @@ class SpectralConv2d(_Spectral):
     def sigma(self) -> Tensor:
         if self.training:
             return self._estimate()
-        u, v, previous = self.u, self.v, None
-        for _ in range(100):
-            u, v = self._power_iteration(10, u, v)
-            value = float((u * self._operator(v, self.weight.detach())).sum())
-            if previous is not None and abs(value - previous) <= 1e-6 * abs(value):
-                break
-            previous = value
-        return (u * self._operator(v, self.weight)).sum()
+        return self._rayleigh(*self._settle(self.u, self.v, 1e-6, 1000, 10))
 
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         weight = self.normalised_weight() if weight is None else weight
@@ -195,7 +206,32 @@ class LipSwish(nn.Module):
 ACTIVATIONS = {"lipswish": LipSwish, "elu": nn.ELU, "tanh": nn.Tanh}
 
 
-class LipschitzMLP(nn.Module):
+class _LipschitzChain(nn.Module):
+    """layers[0] (+ an unconstrained map of the context) -> phi -> layers[1] -> ... -> the last
+    layer, each a spectral-normalised layer taking its normalised weight: `weights()`
+    computes them once, so a fixed-point solve sees one map."""
+
+    layers: nn.ModuleList
+    activations: nn.ModuleList
+    context: nn.Module | None  # set by the subclass (a class default would shadow a module)
+
+    def weights(self) -> list[Tensor]:
+        """The normalised weights (in training mode each call moves the power iteration)."""
+        return [layer.normalised_weight() for layer in self.layers]
+
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, weights: list[Tensor] | None = None
+    ) -> Tensor:
+        weights = self.weights() if weights is None else weights
+        h = self.layers[0](x, weights[0])
+        if self.context is not None:
+            h = h + self.context(context)
+        for phi, w, layer in zip(self.activations, weights[1:], self.layers[1:], strict=True):
+            h = layer(phi(h), w)
+        return h
+
+
+class LipschitzMLP(_LipschitzChain):
     """g(x, context) = W_n phi(... phi(W_1 x + V context) ...): Lip in x at most coeff^n.
 
     Every W_i is a SpectralLinear with spectral norm <= coeff, phi is 1-Lipschitz
@@ -226,24 +262,8 @@ class LipschitzMLP(nn.Module):
         self.activations = nn.ModuleList(ACTIVATIONS[activation]() for _ in hidden)
         self.context = nn.Linear(context, sizes[1], bias=False) if context else None
 
-    def weights(self) -> list[Tensor]:
-        """The normalised W_i: computed once per pass, so a fixed-point solve sees one map
-        (in training mode every call takes a power-iteration step)."""
-        return [layer.normalised_weight() for layer in self.layers]
 
-    def forward(
-        self, x: Tensor, context: Tensor | None = None, weights: list[Tensor] | None = None
-    ) -> Tensor:
-        weights = self.weights() if weights is None else weights
-        h = F.linear(x, weights[0], self.layers[0].bias)
-        if self.context is not None:
-            h = h + self.context(context)
-        for phi, w, layer in zip(self.activations, weights[1:], self.layers[1:], strict=True):
-            h = F.linear(phi(h), w, layer.bias)
-        return h
-
-
-class LipschitzConvNet(nn.Module):
+class LipschitzConvNet(_LipschitzChain):
     """g(x) = conv3x3 phi conv1x1 phi conv3x3 on images (C, H, W) -> (C, H, W) (Chen et al.
     2019's image block), every convolution a SpectralConv2d of norm <= coeff, phi
     1-Lipschitz: Lip(g) <= coeff^3. `channels` hidden channels."""
@@ -270,15 +290,4 @@ class LipschitzConvNet(nn.Module):
             ]
         )
         self.activations = nn.ModuleList(ACTIVATIONS[activation]() for _ in range(2))
-
-    def weights(self) -> list[Tensor]:
-        return [layer.normalised_weight() for layer in self.layers]
-
-    def forward(
-        self, x: Tensor, context: Tensor | None = None, weights: list[Tensor] | None = None
-    ) -> Tensor:
-        weights = self.weights() if weights is None else weights
-        h = self.layers[0](x, weights[0])
-        for phi, w, layer in zip(self.activations, weights[1:], self.layers[1:], strict=True):
-            h = layer(phi(h), w)
-        return h
+        self.context = None

@@ -22,59 +22,26 @@ from .roots import fixed_point
 LogDet = Literal["roulette", "series", "exact"]
 
 
-class InvertibleResidual(Transform):
-    """z = x + g(x, context) with Lip_x(g) <= coeff < 1 (g: a LipschitzMLP).
-
-    Forward (data -> latent) is explicit. ladj = log det(I + J_g) is well defined: every
-    eigenvalue of J_g has modulus < 1, so I + J_g has eigenvalues of positive real part and
-    det(I + J_g) > 0. It is computed by `logdet` in training mode and `eval_logdet` in eval
-    mode:
-      'roulette'  Residual Flows' unbiased estimate with the Neumann-series gradient:
-                  `terms` terms always, Geometric(`p`) more (`eval_terms` in eval mode);
-      'series'    the i-ResNet's power series truncated at `terms` (biased, O(coeff^terms));
-      'exact'     the full Jacobian by D backward passes and a slogdet (small D).
-    Traces by Hutchinson with Rademacher noise, one vector per row and call.
-
-    Inverse: x_{k+1} = z - g(x_k) from x_0 = z, a contraction with rate <= coeff, until each
-    change is below `inverse_rtol` (1e-10 in float64, 1e-6 in float32 by default), at most
-    `max_iterations` (then ConvergenceError). Gradients through the inverse by the implicit
-    function theorem: dL/dz = a with a = dL/dx - J_g^T a, itself a fixed point.
-    Shapes: x, z (*batch, D); context (*batch, C); ladj (*batch).
-    """
+class ContractiveResidual(Transform):
+    """z = x + net(x, context) for a Lipschitz network `net` with Lip <= coeff < 1, set by the
+    subclass after this constructor has checked the settings: the log-dets, the fixed-point
+    inverse and its implicit gradients of InvertibleResidual (documented there) and
+    ConvInvertibleResidual."""
 
     def __init__(
         self,
-        features: int,
-        hidden: tuple[int, ...] = (64, 64),
-        context: int = 0,
-        coeff: float = 0.97,
-        activation: str = "lipswish",
-        logdet: LogDet = "roulette",
-        terms: int = 2,
-        p: float = 0.5,
-        eval_logdet: LogDet = "exact",
-        eval_terms: int = 20,
-        inverse_rtol: float | None = None,
-        max_iterations: int = 1000,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        super().__init__()
-        self._settings(coeff, logdet, terms, p, eval_logdet, eval_terms, max_iterations)
-        self.event_shape = (features,)
-        self.context_features = context
-        self.net = LipschitzMLP(features, tuple(hidden), context, coeff, activation, 20, generator)
-        self.inverse_rtol = inverse_rtol
-
-    def _settings(
-        self,
+        event_shape: Shape,
+        context: int | None,
         coeff: float,
         logdet: str,
         terms: int,
         p: float,
         eval_logdet: str,
         eval_terms: int,
+        inverse_rtol: float | None,
         max_iterations: int,
     ) -> None:
+        super().__init__()
         where = type(self).__name__
         if not 0 < coeff < 1:
             raise ValueError(
@@ -99,6 +66,9 @@ class InvertibleResidual(Transform):
             eval_terms,
             max_iterations,
         )
+        self.event_shape = tuple(event_shape)
+        self.context_features = context
+        self.inverse_rtol = inverse_rtol
 
     def _rtol(self, x: Tensor) -> float:
         if self.inverse_rtol is not None:
@@ -190,13 +160,65 @@ class InvertibleResidual(Transform):
         return f"coeff={self.coeff}, logdet={self.logdet!r}, eval_logdet={self.eval_logdet!r}"
 
 
-class ConvInvertibleResidual(InvertibleResidual):
+class InvertibleResidual(ContractiveResidual):
+    """z = x + g(x, context) with Lip_x(g) <= coeff < 1 (g: a LipschitzMLP).
+
+    Forward (data -> latent) is explicit. ladj = log det(I + J_g) is well defined: every
+    eigenvalue of J_g has modulus < 1, so I + J_g has eigenvalues of positive real part and
+    det(I + J_g) > 0. It is computed by `logdet` in training mode and `eval_logdet` in eval
+    mode:
+      'roulette'  Residual Flows' unbiased estimate with the Neumann-series gradient:
+                  `terms` terms always, Geometric(`p`) more (`eval_terms` in eval mode);
+      'series'    the i-ResNet's power series truncated at `terms` (biased, O(coeff^terms));
+      'exact'     the full Jacobian by D backward passes and a slogdet (small D).
+    Traces by Hutchinson with Rademacher noise, one vector per row and call.
+
+    Inverse: x_{k+1} = z - g(x_k) from x_0 = z, a contraction with rate <= coeff, until each
+    change is below `inverse_rtol` (1e-10 in float64, 1e-6 in float32 by default), at most
+    `max_iterations` (then ConvergenceError). Gradients through the inverse by the implicit
+    function theorem: dL/dz = a with a = dL/dx - J_g^T a, itself a fixed point.
+    Shapes: x, z (*batch, D); context (*batch, C); ladj (*batch).
+    """
+
+    def __init__(
+        self,
+        features: int,
+        hidden: tuple[int, ...] = (64, 64),
+        context: int = 0,
+        coeff: float = 0.97,
+        activation: str = "lipswish",
+        logdet: LogDet = "roulette",
+        terms: int = 2,
+        p: float = 0.5,
+        eval_logdet: LogDet = "exact",
+        eval_terms: int = 20,
+        inverse_rtol: float | None = None,
+        max_iterations: int = 1000,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(
+            (features,),
+            context,
+            coeff,
+            logdet,
+            terms,
+            p,
+            eval_logdet,
+            eval_terms,
+            inverse_rtol,
+            max_iterations,
+        )
+        self.net = LipschitzMLP(features, tuple(hidden), context, coeff, activation, 20, generator)
+
+
+class ConvInvertibleResidual(ContractiveResidual):
     """z = x + g(x) on images (C, H, W), g a LipschitzConvNet (3x3, 1x1, 3x3 spectral-normalised
     convolutions, `channels` hidden; Chen et al. 2019's image block) with Lip(g) <= coeff.
 
-    Everything else is InvertibleResidual's. The exact log-det needs C H W backward passes,
-    so eval mode estimates it by default (`eval_logdet='roulette'` with `eval_terms` exact
-    terms; Residual Flows' evaluation); 'exact' remains available for small images.
+    Log-dets, inverse and gradients as InvertibleResidual's. The exact log-det needs C H W
+    backward passes, so eval mode estimates it by default (`eval_logdet='roulette'` with
+    `eval_terms` exact terms; Residual Flows' evaluation); 'exact' remains available for
+    small images.
     x, z (*batch, C, H, W); ladj (*batch).
     """
 
@@ -214,9 +236,16 @@ class ConvInvertibleResidual(InvertibleResidual):
         inverse_rtol: float | None = None,
         max_iterations: int = 1000,
     ) -> None:
-        Transform.__init__(self)
-        self._settings(coeff, logdet, terms, p, eval_logdet, eval_terms, max_iterations)
-        self.event_shape = tuple(shape)
-        self.context_features = None
+        super().__init__(
+            shape,
+            None,
+            coeff,
+            logdet,
+            terms,
+            p,
+            eval_logdet,
+            eval_terms,
+            inverse_rtol,
+            max_iterations,
+        )
         self.net = LipschitzConvNet(self.event_shape, channels, coeff, activation)
-        self.inverse_rtol = inverse_rtol
