@@ -1,6 +1,7 @@
 """The `bijective` command (also `python -m bijective`).
 
-    bijective train CONFIG.yaml [--set key=value ...] [--out RUN_DIR] [--data-dir DIR]
+    bijective train CONFIG.yaml [--set key=value ...] [--out RUN_DIR] [--data-dir DIR] [--force]
+    bijective train --data FILE [--model NAME] [--set key=value ...] [--out RUN_DIR]
     bijective resume RUN_DIR
     bijective eval RUN_DIR
     bijective sample RUN_DIR -n N [--temperature T] [--label K] -o FILE.npy|FILE.png
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +26,7 @@ from .catalogue import DATASETS, MODELS, TARGETS
 from .data import MissingDependency
 from .registry import Registry
 from .train.checkpoint import CheckpointError
-from .train.config import ConfigError, load_config, parse_config
+from .train.config import ConfigError, apply_overrides, parse_config, read_config
 from .train.loop import Diverged
 from .transforms.roots import ConvergenceError
 
@@ -54,13 +56,27 @@ DEMO = {
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    if args.config is None and args.data is None:
+        raise ConfigError("train: give a CONFIG file, or your data with --data FILE")
+    raw = read_config(args.config) if args.config is not None else {}
+    if args.data is not None:
+        path = Path(args.data).expanduser()
+        raw["data"] = {"name": "file", "path": str(path)}
+        raw.setdefault("name", _run_name(f"{path.stem}-{args.model or 'nsf'}"))
+    if args.model is not None or "model" not in raw:
+        raw["model"] = {"name": args.model or "nsf"}
     overrides = list(args.set)
     if args.data_dir is not None:
         overrides.append(f"data.data_dir={args.data_dir}")
-    config = load_config(args.config, overrides)
+    config = parse_config(apply_overrides(raw, overrides), args.config or "--data")
     out = Path(args.out) if args.out else Path("runs") / config.name
-    training.train(config, out)
+    training.train(config, out, force=args.force)
     print(f"run directory: {out} (results.json, metrics.csv, plots/)")
+
+
+def _run_name(text: str) -> str:
+    """A safe run name from a file name: other characters become '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text).lstrip("._-")[:100] or "run"
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
@@ -120,8 +136,22 @@ def parser() -> argparse.ArgumentParser:
         prog="bijective", description="Normalizing flows: train, evaluate, sample."
     )
     commands = main.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("train", help="train an experiment from a YAML config")
-    p.add_argument("config")
+    p = commands.add_parser(
+        "train", help="train an experiment from a YAML config, or a model on your data file"
+    )
+    p.add_argument("config", nargs="?", help="CONFIG.yaml (optional with --data)")
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        help="your data: .npy, .npz, .csv (with a header), .parquet or a directory of PNGs; "
+        "sets data to {name: file, path: FILE} (add data options with --set)",
+    )
+    p.add_argument(
+        "--model", help="architecture (`bijective list`), with its defaults; default nsf"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="write into a non-empty directory that is no run"
+    )
     p.add_argument(
         "--set",
         action="append",

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..registry import Registry
 from .dataset import Dataset, Split, standardise
+from .files import read_file
 from .images import digits, fashion_mnist, mnist
 from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
 from .text import fortunes
@@ -100,6 +101,12 @@ DATASETS.add(
     partial(sklearn_table, "breast-cancer"),
     ("tabular",),
     description="sklearn breast cancer: 569 x 30",
+)
+DATASETS.add(
+    "file",
+    read_file,
+    ("file",),
+    description="your own data: .npy, .npz, .csv, .parquet, or a directory of PNG images (path)",
 )
 for _loader, _dims in ((power, 6), (gas, 8), (hepmass, 21), (miniboone, 43), (bsds300, 63)):
     DATASETS.add(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from pydantic import (
     SerializeAsAny,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -184,12 +186,28 @@ class TrainConfig(Strict):
     device: str = "cpu"
 
 
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 class Config(Strict):
+    """`name` names the run directory (runs/NAME): letters, digits, '.', '_', '-', at most
+    100, starting with a letter or digit, so a config cannot write outside runs/."""
+
     name: str
     data: SerializeAsAny[DataConfig] | None = None
     target: SerializeAsAny[TargetConfig] | None = None
     model: SerializeAsAny[ModelConfig]
     train: TrainConfig = TrainConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if not _RUN_NAME.fullmatch(name):
+            raise ValueError(
+                "expected a run name of letters, digits, '.', '_' and '-' (at most 100, "
+                f"starting with a letter or digit, no path separators); got {name!r}"
+            )
+        return name
 
     @model_validator(mode="before")
     @classmethod
@@ -252,20 +270,58 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {key}: {part} is not a section")
             node = child
-        node[leaf] = yaml.safe_load(value)
+        try:
+            node[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = str(error).splitlines()[0]
+            raise ConfigError(f"--set {override!r}: not a YAML value ({problem})") from None
     return raw
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a mapping, not yet validated; ConfigError (one line) for a
+    missing or unreadable file, YAML that does not parse, or a key given twice."""
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with name, data, model, train")
+    return raw
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives one key twice (plain YAML keeps
+    the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, typing.Hashable):
+                break  # the base class reports an unhashable key
+            if key in seen:
+                raise yaml.YAMLError(
+                    f"key {key!r} given twice (line {key_node.start_mark.line + 1})"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Reads a YAML config, applies `--set` overrides, and validates it."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    return parse_config(apply_overrides(raw if raw is not None else {}, overrides), str(path))
+    return parse_config(apply_overrides(read_config(path), overrides), str(path))
 
 
 def dump_config(config: Config) -> str:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..catalogue import MODELS
+from ..data.files import fingerprint, write_arrays
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, split_prefix
-from .config import Config, ConfigError, dump_config, load_config
+from .config import Config, ConfigError, DataConfig, dump_config, load_config, parse_config
 from .kinds import KINDS, Experiment
 from .loop import fit
 from .state import BEST, CHECKPOINT, CONFIG, RESULTS, Progress, load_model_weights
@@ -33,17 +34,45 @@ def build(config: Config) -> Experiment:
     return kinds[0].build(config, entry)
 
 
-def train(config: Config, run_dir: str | Path, resume: bool = False, log: Any = print) -> dict:
-    """Trains the experiment into run_dir (which must hold no run unless resuming),
-    evaluates the best weights on test, writes results.json and the plots; returns the
-    results."""
+DATA_FILE = "data.npz"  # in-memory data given to `train`, kept with the run
+
+
+def train(
+    config: Config | dict[str, Any],
+    run_dir: str | Path,
+    resume: bool = False,
+    log: Any = print,
+    data: Any = None,
+    force: bool = False,
+) -> dict:
+    """Trains the experiment into run_dir, evaluates the best weights on test, writes
+    results.json and the plots; returns the results.
+
+    run_dir must hold no run unless resuming, and must be empty or absent unless it is a
+    run directory (`force` allows a non-empty one). `data`: in-memory data (an array or
+    tensor, a pair (x, labels), a bijective Dataset, a torch Dataset) to fit instead of
+    config's data set; they are saved as run_dir/data.npz so that eval, sample and resume
+    work on the run, and `config` (a Config or a mapping) needs no data section, or one
+    with the options of data set `file` only (split fractions, label, standardise, ...).
+    A data file's absolute path and SHA-256 are recorded in the run's config.yaml."""
     run_dir = Path(run_dir)
-    if not resume and (run_dir / CHECKPOINT).exists():
-        raise FileExistsError(
-            f"{run_dir} already holds a run; continue it with `bijective resume {run_dir}` "
-            "or choose another directory (--out)"
-        )
-    experiment = build(config)  # every error about the config is raised before writing
+    if not resume:
+        check_run_dir(run_dir, force)
+    created = not run_dir.exists()
+    try:
+        if data is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            config = _with_data(config, data, run_dir / DATA_FILE)
+        elif isinstance(config, dict):
+            config = parse_config(config)
+        config = _recorded(config) if not resume else config
+        experiment = build(config)  # every error about the config is raised before writing
+    except BaseException:
+        if data is not None:
+            (run_dir / DATA_FILE).unlink(missing_ok=True)
+            if created:
+                run_dir.rmdir()
+        raise
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         (run_dir / CONFIG).write_text(dump_config(config))
@@ -63,6 +92,53 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, log: Any = 
     experiment.write_plots(run_dir)
     log(experiment.summary(results))
     return results
+
+
+def check_run_dir(run_dir: Path, force: bool = False) -> None:
+    """A new run may go into an absent or empty directory, or a run directory that holds
+    no checkpoint yet; anything else (another run, someone's files) is refused unless
+    `force` (which still never overwrites a run's checkpoint)."""
+    if (run_dir / CHECKPOINT).exists():
+        raise FileExistsError(
+            f"{run_dir} already holds a run; continue it with `bijective resume {run_dir}` "
+            "or choose another directory (--out)"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"{run_dir}: a file, not a directory; choose another --out")
+    if run_dir.exists() and any(run_dir.iterdir()) and not (run_dir / CONFIG).exists():
+        if not force:
+            raise FileExistsError(
+                f"{run_dir}: not empty and not a run directory; choose another --out, or "
+                "write into it anyway with --force (force=True)"
+            )
+
+
+def _with_data(config: Config | dict[str, Any], data: Any, path: Path) -> Config:
+    """The config fitted to in-memory `data`, written to `path` (data set `file`)."""
+    if isinstance(config, Config):
+        raw = config.model_dump(mode="json", exclude_none=True)
+        common = DataConfig.model_fields
+        raw["data"] = {k: v for k, v in raw.get("data", {}).items() if k in common}
+    else:
+        raw = {k: v for k, v in config.items() if k != "target"}
+    raw["data"] = {**(raw.get("data") or {}), "name": "file", "path": str(path.resolve())}
+    write_arrays(data, path)
+    return parse_config(raw, "train(data=...)")
+
+
+def _recorded(config: Config) -> Config:
+    """A config whose data file is named by absolute path, with its SHA-256 recorded."""
+    if config.data is None or config.data.name != "file":
+        return config
+    raw = config.model_dump(mode="json")
+    path = Path(raw["data"]["path"]).expanduser()
+    if not path.exists():
+        raise ConfigError(f"data.path: {path}: no such file or directory")
+    raw["data"] |= {
+        "path": str(path.resolve()),
+        "sha256": raw["data"]["sha256"] or fingerprint(path),
+    }
+    return parse_config(raw)
 
 
 def resume(run_dir: str | Path, log: Any = print) -> dict:
