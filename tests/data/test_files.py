@@ -52,7 +52,11 @@ def test_an_npy_file_is_memory_mapped_not_read_whole(tmp_path, monkeypatch) -> N
 def test_a_csv_with_a_header_picks_columns_by_name_and_labels_any_values(tmp_path) -> None:
     x, labels = _moons(300)
     names = np.array(["down", "up"])[labels]
-    _csv(tmp_path / "m.csv", ["a", "note", "b", "kind"], zip(x[:, 0], labels, x[:, 1], names))
+    _csv(
+        tmp_path / "m.csv",
+        ["a", "note", "b", "kind"],
+        zip(x[:, 0], labels, x[:, 1], names, strict=True),
+    )
     data = files.read_file(str(tmp_path / "m.csv"), columns=("a", "b"), label="kind")
     assert data.features == 2 and data.classes == 2
     # "down" -> 0, "up" -> 1 (sorted); the label follows its row through the shuffle
@@ -68,7 +72,7 @@ def test_numeric_labels_sort_as_numbers(tmp_path) -> None:
     data = files.read_file(str(tmp_path / "t.csv"), label="y")
     by_value = {}
     for split in (data.train, data.val, data.test):
-        for v, y in zip(split.x[:, 0].tolist(), split.labels.tolist()):
+        for v, y in zip(split.x[:, 0].tolist(), split.labels.tolist(), strict=True):
             by_value[[2, 10, 3][int(v) % 3]] = y
     assert by_value == {2: 0, 3: 1, 10: 2}
 

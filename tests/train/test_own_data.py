@@ -102,7 +102,7 @@ def test_the_cli_trains_on_a_csv_and_writes_the_config_it_used(
     monkeypatch.chdir(tmp_path)
     x, labels = _points()
     (tmp_path / "my data.csv").write_text(
-        "u,v,group\n" + "".join(f"{a},{b},g{c}\n" for (a, b), c in zip(x, labels))
+        "u,v,group\n" + "".join(f"{a},{b},g{c}\n" for (a, b), c in zip(x, labels, strict=True))
     )
     sets = [f"--set=train.{k}={v}" for k, v in QUICK.items()]
     argv = ["train", "--data", "my data.csv", "--model", "realnvp", "--set", "data.label=group"]
