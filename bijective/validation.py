@@ -6,6 +6,7 @@ the inner calls a deep flow makes, so a model of many layers pays for it once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -88,13 +89,45 @@ def check_finite(where: str, name: str, x: Tensor) -> None:
         )
 
 
+def check_dtype(where: str, name: str, x: Tensor, dtype: torch.dtype | None) -> None:
+    """A model of floating dtype takes floating input of its own dtype only: float64 data
+    for a float32 model (or integers, or float16) is refused rather than silently cast or
+    failing deep inside. Convert with x.to(dtype), or the model with model.to(x.dtype)."""
+    if dtype is not None and x.dtype != dtype:
+        raise ValueError(
+            f"{where}: {name} has dtype {x.dtype} but the model's parameters are {dtype}; "
+            f"convert one of them ({name}.to({dtype}) or model.to({x.dtype}))"
+        )
+
+
+def check_sample_shape(where: str, shape: int | Sequence[int]) -> tuple[int, ...]:
+    """A sample shape as a tuple of sizes >= 0 (0 gives an empty sample)."""
+    shape = tuple(shape) if isinstance(shape, Sequence) else (shape,)
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
+        raise ValueError(f"{where}: expected a sample shape of integers >= 0; got {shape}")
+    return shape
+
+
+def check_temperature(where: str, temperature: float) -> None:
+    """Temperature T scales the base's (or the conditionals') spread: a finite T > 0."""
+    if not (isinstance(temperature, int | float) and math.isfinite(temperature)) or (
+        temperature <= 0
+    ):
+        raise ValueError(f"{where}: temperature must be a finite number > 0; got {temperature!r}")
+
+
 def check_context(
-    where: str, context: object, features: int | None, batch_shape: Shape | None = None
+    where: str,
+    context: object,
+    features: int | None,
+    batch_shape: Shape | None = None,
+    dtype: torch.dtype | None = None,
 ) -> None:
     """Checks a context against what the model was built for: `features` None means the
     model has no conditioner and cannot use a context, 0 that it was built without one
     (both raise on a context rather than ignore it); C > 0 means it needs one of shape
-    (*batch, C) whose batch shape broadcasts to `batch_shape`."""
+    (*batch, C) whose batch shape broadcasts to `batch_shape`, finite, and of `dtype`
+    when given."""
     if not features:
         if context is not None:
             shape = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
@@ -110,6 +143,8 @@ def check_context(
         raise ValueError(
             f"{where}: expected context of shape (*batch, {features}); got shape {tuple(c.shape)}"
         )
+    check_finite(where, "context", c)
+    check_dtype(where, "context", c, dtype)
     if batch_shape is not None:
         try:
             ok = torch.broadcast_shapes(c.shape[:-1], batch_shape) == torch.Size(batch_shape)

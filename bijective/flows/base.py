@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, distributions, nn
 
 from ..distributions import Distribution
-from ..transforms.base import Transform
+from ..transforms.base import Transform, empty_batch, empty_outputs
 from ..validation import (
     Shape,
     check_context,
+    check_dtype,
     check_event,
     check_finite,
+    check_sample_shape,
+    check_temperature,
     validation_enabled,
 )
 
@@ -48,18 +53,41 @@ class Flow(nn.Module):
             transform.event_shape if transform.event_shape is not None else base.event_shape
         )
 
-    def _check_data(self, where: str, x: object, context: object, finite: bool) -> None:
-        batch = check_event(where, "x", x, self.event_shape)
+    def _dtype(self) -> torch.dtype | None:
+        """The floating dtype of the parameters (None for a flow without any)."""
+        tensors = itertools.chain(self.parameters(), self.buffers())
+        return next((t.dtype for t in tensors if t.is_floating_point()), None)
+
+    def _check_data(
+        self,
+        where: str,
+        x: object,
+        context: object,
+        finite: bool,
+        shape: Shape | None = None,
+        name: str = "x",
+    ) -> None:
+        batch = check_event(where, name, x, self.event_shape if shape is None else shape)
+        dtype = self._dtype()
+        check_dtype(where, name, x, dtype)
         if finite:
-            check_finite(where, "x", x)
-        check_context(where, context, self.transform.context_features, batch)
+            check_finite(where, name, x)
+        check_context(where, context, self.transform.context_features, batch, dtype)
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """log p(x | context), shape (*batch)."""
-        if validation_enabled():
+        """log p(x | context), shape (*batch). Validation (on by default) refuses NaN or
+        infinite x, and warns when finite x get a log-density of -inf or NaN (values far
+        outside the data's scale, e.g. 1e30, overflow float32: standardise the data)."""
+        validate = validation_enabled()
+        if validate:
             self._check_data("Flow.log_prob", x, context, finite=True)
+        if empty_batch(x, self.event_shape, self.base.event_shape):
+            return empty_outputs(x, self.event_shape, self.base.event_shape)[1]
         z, ladj = self.transform._forward(x, context)
-        return self.base.log_prob(z) + ladj
+        log_p = self.base.log_prob(z) + ladj
+        if validate:
+            warn_not_finite("Flow.log_prob", x, log_p)
+        return log_p
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         return self.log_prob(x, context)
@@ -67,9 +95,10 @@ class Flow(nn.Module):
     def _latent_and_context(
         self, where: str, shape: Sequence[int] | int, context: Tensor | None, temperature: float
     ) -> tuple[Tensor, Tensor | None]:
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        shape = check_sample_shape(where, shape)
+        check_temperature(where, temperature)
         if validation_enabled():
-            check_context(where, context, self.transform.context_features)
+            check_context(where, context, self.transform.context_features, dtype=self._dtype())
         if context is not None and self.transform.context_features:
             shape = shape + tuple(context.shape[:-1])
             context = context.expand(*shape, context.shape[-1])
@@ -83,7 +112,7 @@ class Flow(nn.Module):
     ) -> Tensor:
         """Samples x = f^{-1}(z), z ~ p_z at `temperature`, keeping gradients to the parameters."""
         z, context = self._latent_and_context("Flow.rsample", shape, context, temperature)
-        return self.transform._inverse(z, context)[0]
+        return self._decode(z, context)[0]
 
     def sample(
         self,
@@ -102,26 +131,49 @@ class Flow(nn.Module):
         """(x, log p(x)) in one pass with reparameterised gradients: the reverse-KL workhorse.
         log p(x) = log p_z(z) - log|det df^{-1}/dz| at z, no forward pass needed."""
         z, context = self._latent_and_context("Flow.sample_and_log_prob", shape, context, 1.0)
-        x, ladj = self.transform._inverse(z, context)
+        x, ladj = self._decode(z, context)
         return x, self.base.log_prob(z) - ladj
+
+    def _decode(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        """f^{-1}(z) and its ladj; empty outputs for an empty batch."""
+        if empty_batch(z, self.base.event_shape, self.event_shape):
+            return empty_outputs(z, self.base.event_shape, self.event_shape)
+        return self.transform._inverse(z, context)
 
     def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """The latent z = f(x)."""
         if validation_enabled():
             self._check_data("Flow.encode", x, context, finite=False)
+        if empty_batch(x, self.event_shape, self.base.event_shape):
+            return empty_outputs(x, self.event_shape, self.base.event_shape)[0]
         return self.transform._forward(x, context)[0]
 
     def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         """The data x = f^{-1}(z)."""
         if validation_enabled():
-            where = "Flow.decode"
-            batch = check_event(where, "z", z, self.base.event_shape)
-            check_context(where, context, self.transform.context_features, batch)
-        return self.transform._inverse(z, context)[0]
+            self._check_data(
+                "Flow.decode", z, context, finite=False, shape=self.base.event_shape, name="z"
+            )
+        return self._decode(z, context)[0]
 
     def as_distribution(self, context: Tensor | None = None) -> FlowDistribution:
         """This flow (at `context`) as a torch.distributions.Distribution."""
         return FlowDistribution(self, context)
+
+
+def warn_not_finite(where: str, x: Tensor, log_p: Tensor) -> None:
+    """A RuntimeWarning when finite inputs get a non-finite log-density: outside the
+    support, or overflow (float32 overflows near 3e38: |x| = 1e30 squared is inf)."""
+    bad = ~torch.isfinite(log_p)
+    if bad.any():
+        largest = float(x.detach().abs().max())
+        warnings.warn(
+            f"{where}: {int(bad.sum())} of {bad.numel()} log-densities are -inf or NaN for "
+            f"finite inputs (largest |x| = {largest:.3g}): outside the model's support, or "
+            "overflow; standardise the data. A loss on them gives NaN gradients.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 class FlowDistribution(distributions.Distribution):

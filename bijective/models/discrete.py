@@ -16,7 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..validation import as_shape, check_context, check_event, validation_enabled
+from ..validation import (
+    as_shape,
+    check_context,
+    check_event,
+    check_sample_shape,
+    check_temperature,
+    validation_enabled,
+)
 
 
 class Autoregressive(nn.Module):
@@ -136,9 +143,7 @@ class Autoregressive(nn.Module):
         A mixture of K arrangements draws each row's arrangement uniformly first."""
         where = f"{type(self).__name__}.sample"
         check_temperature(where, temperature)
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        if any(s < 0 for s in shape):
-            raise ValueError(f"{where}: expected a shape of sizes >= 0; got {shape}")
+        shape = check_sample_shape(where, shape)
         check_context(where, context, self.context_features)
         if context is not None:
             shape = shape + tuple(context.shape[:-1])
@@ -180,10 +185,3 @@ class Autoregressive(nn.Module):
     def scaled(self, x: Tensor) -> Tensor:
         """Values in [0, 1]: the input most networks here take, x / (L - 1)."""
         return x / (self.levels - 1)
-
-
-def check_temperature(where: str, temperature: float) -> None:
-    if not (isinstance(temperature, int | float) and math.isfinite(temperature)) or (
-        temperature <= 0
-    ):
-        raise ValueError(f"{where}: temperature must be a finite number > 0; got {temperature!r}")

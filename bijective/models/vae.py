@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from .. import objectives
 from ..nn import MLP
-from ..validation import check_context
+from ..validation import check_context, check_sample_shape, check_temperature
 from .posteriors import POSTERIORS, Posterior
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -103,7 +103,8 @@ class VAE(nn.Module):
         """x ~ p(x | z), z ~ N(0, T^2 I) at temperature T; with `mean`, the Bernoulli means
         instead of binary draws: (*shape, D)."""
         check_context("VAE.sample", context, 0)
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        shape = check_sample_shape("VAE.sample", shape)
+        check_temperature("VAE.sample", temperature)
         anchor = self.decoder.net[0].weight
         z = temperature * torch.randn(*shape, self.latent, dtype=anchor.dtype, device=anchor.device)
         probs = torch.sigmoid(self.decoder(z))

@@ -22,6 +22,18 @@ def batch_shape(x: Tensor, event_dims: int) -> torch.Size:
     return x.shape[: x.dim() - event_dims]
 
 
+def empty_batch(x: Tensor, event_shape: Shape | None, out_shape: Shape | None) -> bool:
+    """Whether x (*batch, *event_shape) has no rows (and known shapes to answer with):
+    then a public method returns empty outputs without running (or initialising) a layer."""
+    return x.numel() == 0 and event_shape is not None and out_shape is not None
+
+
+def empty_outputs(x: Tensor, event_shape: Shape, out_shape: Shape) -> tuple[Tensor, Tensor]:
+    """(*batch, *out_shape) and a (*batch) ladj, both empty, for x (*batch, *event_shape)."""
+    batch = batch_shape(x, len(event_shape))
+    return x.new_zeros(*batch, *out_shape), x.new_zeros(batch)
+
+
 class Transform(nn.Module):
     """A bijection f from data x to latent z: the normalizing direction (as nflows, zuko).
 
@@ -36,8 +48,10 @@ class Transform(nn.Module):
                        conditioner built without context, None if it has none (then any
                        context is accepted and ignored).
     `latent_shape` (shape of one z) defaults to `event_shape`; shape-changing transforms
-    override it. The public methods validate input once and call the underscored ones;
-    compositions call the underscored methods of their parts.
+    override it. The public methods validate input once and call the underscored ones
+    (an empty batch returns empty outputs without calling them, so no layer initialises or
+    updates statistics on zero rows); compositions call the underscored methods of their
+    parts.
     """
 
     event_shape: Shape | None = None
@@ -52,6 +66,8 @@ class Transform(nn.Module):
             where = f"{type(self).__name__}.forward"
             batch = check_event(where, "x", x, self.event_shape)
             check_context(where, context, self.context_features, batch)
+        if empty_batch(x, self.event_shape, self.latent_shape):
+            return empty_outputs(x, self.event_shape, self.latent_shape)
         return self._forward(x, context)
 
     def inverse(self, z: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -59,6 +75,8 @@ class Transform(nn.Module):
             where = f"{type(self).__name__}.inverse"
             batch = check_event(where, "z", z, self.latent_shape)
             check_context(where, context, self.context_features, batch)
+        if empty_batch(z, self.latent_shape, self.event_shape):
+            return empty_outputs(z, self.latent_shape, self.event_shape)
         return self._inverse(z, context)
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:

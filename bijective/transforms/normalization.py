@@ -51,6 +51,13 @@ class ActNorm(_PerChannel):
     @torch.no_grad()
     def _initialize(self, x: Tensor) -> None:
         dims = self._reduce_dims(x)
+        values = x.numel() // max(1, math.prod(self.param_shape))
+        if values < 2:
+            raise ValueError(
+                "ActNorm: the data-dependent initialisation needs at least 2 values per "
+                f"channel (one row's std is 0, which would scale later data by 1/eps); got "
+                f"{values}: make the first batch larger"
+            )
         mean = x.mean(dim=dims).reshape(self.param_shape)
         std = x.std(dim=dims, correction=0).reshape(self.param_shape)
         self.bias.copy_(-mean)

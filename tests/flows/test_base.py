@@ -54,9 +54,14 @@ def test_sample_shapes_and_temperature() -> None:
     torch.manual_seed(7)
     z = flow.base.sample((4,), temperature=0.3)
     torch.testing.assert_close(x, flow.decode(z))
-    torch.testing.assert_close(
-        flow.sample((3,), temperature=0.0), flow.decode(flow.base.loc.detach().expand(3, 3))
-    )
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "1"):
+        with pytest.raises(
+            ValueError, match=f"Flow.rsample: temperature must be a finite number > 0; got {bad!r}"
+        ):
+            flow.sample((3,), temperature=bad)
+    for bad in (-1, (2, -3), 2.5):
+        with pytest.raises(ValueError, match="expected a sample shape of integers >= 0"):
+            flow.sample(bad)
 
 
 def test_encode_decode_round_trip() -> None:

@@ -305,7 +305,7 @@ def test_bad_input_gets_one_clear_line() -> None:
     for temperature in (0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
             binary.sample((2,), temperature=temperature)
-    with pytest.raises(ValueError, match="sizes >= 0"):
+    with pytest.raises(ValueError, match="integers >= 0"):
         binary.sample((-1,))
     with pytest.raises(ValueError, match="levels must be >= 2"):
         NADE(5, levels=1)

@@ -154,3 +154,23 @@ def test_density_integrates_to_one(case: Case) -> None:
     with torch.no_grad():
         total = integrate(flow, dims, case.bounds, 200_000 if dims == 1 else case.grid)
     assert abs(total - 1) < 1e-3, f"integral {total}"
+
+
+def _state(t: bj.transforms.Transform) -> dict:
+    return {k: v.clone() for k, v in t.state_dict().items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_an_empty_batch_gives_empty_outputs_and_leaves_the_state(case: Case, mode: str) -> None:
+    """Zero rows in, zero rows out, both ways, in training and evaluation mode; running
+    statistics, data-dependent initialisation and every other buffer stay as they were."""
+    t, x, c = make(case, (0,), seed=11)
+    t.train(mode == "train")
+    before = _state(t)
+    z, ladj = t(x, c)
+    assert z.shape == latent_of(case, x) and ladj.shape == (0,)
+    x2, ladj_inv = t.inverse(case.latent(latent_of(case, x), torch.Generator()), c)
+    assert x2.shape == x.shape and ladj_inv.shape == (0,)
+    for key, value in _state(t).items():
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0, equal_nan=False)
