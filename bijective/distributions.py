@@ -24,9 +24,12 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 class Distribution(nn.Module):
-    """A density p(z) on events of shape `event_shape`; subclasses give log_prob and rsample."""
+    """A density p(z) on events of shape `event_shape`; subclasses give log_prob and rsample.
+    `bounded`: the support is a bounded set, so log p = -inf outside it is an answer, not
+    an overflow."""
 
     event_shape: Shape
+    bounded: bool = False
 
     def log_prob(self, z: Tensor) -> Tensor:
         raise NotImplementedError
@@ -88,6 +91,8 @@ class Uniform(Distribution):
     """Uniform on the box [low, high] (tensors or floats; the event shape is their
     broadcast shape): log p(z) = -sum log(high - low) inside, -inf outside.
     Temperature is not defined for it: only T = 1 is accepted."""
+
+    bounded = True
 
     def __init__(self, low: Tensor | float, high: Tensor | float) -> None:
         super().__init__()

@@ -85,7 +85,7 @@ class Flow(nn.Module):
             return empty_outputs(x, self.event_shape, self.base.event_shape)[1]
         z, ladj = self.transform._forward(x, context)
         log_p = self.base.log_prob(z) + ladj
-        if validate:
+        if validate and not self.base.bounded:  # a bounded base's -inf is no overflow
             warn_not_finite("Flow.log_prob", x, log_p)
         return log_p
 
