@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from . import train as training
 from .catalogue import DATASETS, MODELS, TARGETS
@@ -28,6 +31,7 @@ from .registry import Registry
 from .train.checkpoint import CheckpointError
 from .train.config import ConfigError, apply_overrides, parse_config, read_config
 from .train.loop import Diverged
+from .train.run import NonFiniteResult
 from .transforms.roots import ConvergenceError
 
 USER_ERRORS = (
@@ -38,6 +42,7 @@ USER_ERRORS = (
     FileExistsError,
     Diverged,
     ConvergenceError,  # a fixed-point inverse or an ODE solve over its budget
+    NonFiniteResult,  # NaN or infinite figures (results.json says null)
 )
 
 # The demo: two small experiments that run in about a minute on 2 CPU cores.
@@ -87,18 +92,72 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(json.dumps(training.evaluate(args.run_dir), indent=1))
 
 
+CHUNK = 65_536  # samples drawn and written at a time
+MAX_PICTURE = 10_000  # samples in one .png grid
+
+
 def cmd_sample(args: argparse.Namespace) -> None:
     out = Path(args.output)
     if out.suffix not in (".npy", ".png", ".txt"):
         raise ConfigError(f"-o {out}: expected a .npy, .png or .txt (text runs) file name")
     if args.n < 1:
         raise ConfigError(f"-n {args.n}: expected a positive number of samples")
+    if out.suffix == ".png" and args.n > MAX_PICTURE:
+        raise ConfigError(f"-n {args.n}: a .png shows at most {MAX_PICTURE:,}; use .npy")
     if not 0 < args.temperature < float("inf"):
         raise ConfigError(f"--temperature {args.temperature}: expected a positive finite number")
     experiment = training.open_run(args.run_dir)
-    samples = experiment.sample(args.n, args.temperature, args.label)
-    experiment.save_samples(samples, out)
-    print(f"{len(samples)} samples -> {out}")
+    if args.label is not None and not getattr(experiment, "conditional", False):
+        raise ConfigError("--label: this run's model is not conditional")
+    if args.label is not None and not 0 <= args.label < experiment.data.classes:
+        raise ConfigError(
+            f"--label {args.label}: expected a class in 0..{experiment.data.classes - 1}"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".png" or args.n <= CHUNK:
+        samples = experiment.sample(args.n, args.temperature, args.label)
+        experiment.save_samples(samples, out)
+        total = len(samples)
+    else:
+        total = _sample_in_chunks(experiment, args.n, args.temperature, args.label, out)
+    print(f"{total} samples -> {out}")
+
+
+def _sample_in_chunks(
+    experiment: training.Experiment, n: int, temperature: float, label: int | None, out: Path
+) -> int:
+    """n samples (per class when conditional and no label) drawn CHUNK at a time and
+    written as they come: to an .npy through a memory map, to a .txt line by line; the
+    file appears (by rename) only when complete."""
+    labels = [label]
+    if label is None and getattr(experiment, "conditional", False):
+        labels = list(range(experiment.data.classes))
+    sizes = [min(CHUNK, n - start) for start in range(0, n, CHUNK)]
+    tmp = out.with_name(f"{out.stem}.tmp{out.suffix}")
+    part = out.with_name(f"{out.stem}.part{out.suffix}")
+    array, row = None, 0
+    try:
+        for k in labels:
+            for size in sizes:
+                chunk = experiment.sample(size, temperature, k)
+                if out.suffix == ".txt":
+                    experiment.save_samples(chunk, part)
+                    with open(tmp, "a", encoding="utf-8") as f:
+                        f.write(part.read_text(encoding="utf-8"))
+                else:
+                    if array is None:
+                        shape = (n * len(labels), *chunk.shape[1:])
+                        array = np.lib.format.open_memmap(tmp, "w+", chunk.numpy().dtype, shape)
+                    array[row : row + len(chunk)] = chunk.numpy()
+                row += len(chunk)
+        if array is not None:
+            array.flush()
+        del array
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+    return row
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -27,7 +27,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = raw[3]
+    if ndim == 0 or len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: IDX header of {ndim} dimensions is truncated or corrupt")
     shape = struct.unpack(f">{ndim}i", raw[4 : 4 + 4 * ndim])
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{path}: IDX header gives a negative size {shape}; the file is corrupt")
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
         raise ValueError(

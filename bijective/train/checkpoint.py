@@ -5,10 +5,14 @@ moments, RNG states) and `state.json` (step, counters, the optimizer's hyperpara
 It is written whole into `NAME.tmp`, then swapped in by renames, so a crash leaves either
 the old or the new checkpoint, never half of one; `load` refuses a checkpoint whose two
 files do not belong together, or that is truncated or corrupt, with one clear error.
+Every safetensors file (a checkpoint's tensors, best.safetensors) carries the SHA-256 of
+its tensors' names, dtypes, shapes and bytes in its metadata, checked on load: bit rot is
+an error, never weights that load and give NaN.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,23 +38,45 @@ def _fsync_write(path: Path, write: Any) -> None:
         os.fsync(f.fileno())
 
 
+DIGEST = "sha256"  # the metadata key of the tensors' digest
+
+
+def digest(tensors: dict[str, Tensor]) -> str:
+    """SHA-256 of the tensors' names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def save_weights(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
-    """One safetensors file written atomically (temp file + rename)."""
+    """One safetensors file written atomically (temp file + rename), with its digest."""
     tmp = path.with_name(path.name + ".tmp")
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {**metadata, DIGEST: digest(tensors)}
     _fsync_write(tmp, lambda p: save_file(tensors, str(p), metadata=metadata))
     os.replace(tmp, path)
 
 
 def load_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """The tensors and metadata of a safetensors file; CheckpointError if unreadable."""
+    """The tensors and metadata of a safetensors file; CheckpointError if unreadable or
+    if its tensors do not match the digest saved with them (files written before the
+    digest existed load unchecked)."""
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as error:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+    if DIGEST in metadata and metadata[DIGEST] != digest(tensors):
+        raise CheckpointError(
+            f"{path}: corrupt (its tensors do not match the SHA-256 saved with them)"
+        )
+    return tensors, metadata
 
 
 def save_checkpoint(directory: Path, tensors: dict[str, Tensor], state: dict[str, Any]) -> None:
@@ -86,9 +112,9 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, Tensor], dict[str, Any]]
         state = json.loads((directory / STATE).read_text())
     except FileNotFoundError:
         raise CheckpointError(f"{directory / STATE}: missing") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{directory / STATE}: not valid JSON ({error})") from None
-    if state.get("token") != metadata.get("token"):
+    if not isinstance(state, dict) or state.get("token") != metadata.get("token"):
         raise CheckpointError(
             f"{directory}: {STATE} and {TENSORS} come from different saves; "
             "the checkpoint is corrupt"

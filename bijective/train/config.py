@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import torch
 import yaml
 from pydantic import (
     BaseModel,
@@ -185,6 +186,37 @@ class TrainConfig(Strict):
     seed: int = 0
     device: str = "cpu"
 
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, device: str) -> str:
+        if device != "auto":
+            try:
+                torch.device(device)
+            except (RuntimeError, ValueError):
+                raise ValueError(
+                    f"expected auto, cpu, cuda or cuda:N (a torch device); got {device!r}"
+                ) from None
+        return device
+
+    def torch_device(self) -> torch.device:
+        """The device to train on: `auto` is CUDA when present, else the CPU; a CUDA (or
+        MPS) device this machine does not have is a ConfigError."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+        if device.type in available and not available[device.type]():
+            raise ConfigError(
+                f"train.device: {self.device} is not available on this machine; use cpu or auto"
+            )
+        if device.type == "cuda" and device.index is not None:
+            if device.index >= torch.cuda.device_count():
+                raise ConfigError(
+                    f"train.device: {self.device}: this machine has "
+                    f"{torch.cuda.device_count()} CUDA devices"
+                )
+        return device
+
 
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -243,7 +275,7 @@ def _one_line(
         return f"{where}: unknown field; allowed: {', '.join(cls.model_fields)}"
     message = first["msg"].removeprefix("Value error, ")
     if kind == "value_error":
-        return f"{where}.{message}" if where else message
+        return f"{where}: {message}" if where else message
     return f"{where}: {message} (got {first['input']!r})"
 
 

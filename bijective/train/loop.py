@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .checkpoint import load_weights, save_weights
+from .checkpoint import CheckpointError, load_weights, save_weights
 from .config import TrainConfig
 from .metrics import METRICS, MetricsLog
 from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
@@ -77,7 +77,8 @@ def fit(
     if resume:
         progress = restore_state(run_dir, model, optimizer, batches)
         log(f"resuming at step {progress.step} (best validation {label} {progress.best:.4f})")
-    metrics = MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric)
+        _check_best(run_dir, progress, log)
+    metrics = MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric, log)
     bar = tqdm(
         total=config.steps, initial=progress.step, disable=not sys.stderr.isatty(), unit="step"
     )
@@ -128,6 +129,22 @@ def fit(
     if best.exists():
         load_model_weights(model, load_weights(best)[0], str(best))
     return progress
+
+
+def _check_best(run_dir: Path, progress: Progress, log: Callable[[str], None]) -> None:
+    """A resumed run whose best.safetensors is unreadable or corrupt keeps going from its
+    (good) checkpoint: the bad file is set aside as best.safetensors.corrupt and the next
+    validation saves the best weights afresh."""
+    best = run_dir / BEST
+    if not best.exists() and math.isinf(progress.best):
+        return
+    try:
+        load_weights(best)
+    except CheckpointError as error:
+        if best.exists():
+            best.replace(best.with_name(best.name + ".corrupt"))
+        log(f"{error}; kept as {best.name}.corrupt, the next validation saves the best weights")
+        progress.best, progress.waited = math.inf, 0
 
 
 def _update(

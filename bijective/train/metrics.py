@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,24 @@ class MetricsLog:
     (written after the checkpoint the run resumes from). `metric` names the validation
     column: val_nll for density estimation, val_kl for variational inference."""
 
-    def __init__(self, path: Path, resume_step: int | None = None, metric: str = "val_nll") -> None:
+    def __init__(
+        self,
+        path: Path,
+        resume_step: int | None = None,
+        metric: str = "val_nll",
+        log: Callable[[str], None] = print,
+    ) -> None:
         self.path = path
         self.metric = metric
         fields = columns(metric)
         rows = []
         if resume_step is not None and path.exists():
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+            try:
+                rows = [r for r in _read_rows(path, fields) if int(r["step"]) <= resume_step]
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError, csv.Error) as error:
+                path.replace(path.with_name(path.name + ".corrupt"))
+                log(f"{path}: unreadable ({error}); kept as {path.name}.corrupt, starting afresh")
+                rows = []
         with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fields)
             writer.writeheader()
@@ -61,9 +72,31 @@ def _tensorboard(directory: Path) -> Any:
     return SummaryWriter(str(directory / "tensorboard"))
 
 
+def _read_rows(path: Path, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows as written (strings), checked: the expected columns, numbers or empty."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    if tuple(reader.fieldnames or ()) != fields:
+        raise ValueError(f"columns {reader.fieldnames}, expected {list(fields)}")
+    for line, row in enumerate(rows, 2):
+        if None in row or any(v is None or (v != "" and not _is_number(v)) for v in row.values()):
+            raise ValueError(f"line {line} is malformed")
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def read_metrics(path: Path) -> list[dict[str, float | None]]:
-    """The rows of a metrics CSV as numbers (None where a column is empty)."""
-    with open(path, newline="") as f:
+    """The rows of a metrics CSV as numbers (None where a column is empty); ValueError
+    (or csv.Error, UnicodeDecodeError) for one that is not."""
+    with open(path, newline="", encoding="utf-8") as f:
         return [
             {k: float(v) if v != "" else None for k, v in row.items()} for row in csv.DictReader(f)
         ]

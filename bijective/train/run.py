@@ -9,6 +9,7 @@ plots/*.png.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,27 @@ def train(
         metric=experiment.metric,
     )
     results = experiment.results(progress)
-    (run_dir / RESULTS).write_text(json.dumps(results, indent=1))
+    write_results(run_dir, results)
     experiment.write_plots(run_dir)
     log(experiment.summary(results))
     return results
+
+
+class NonFiniteResult(ValueError):
+    """An evaluation gave NaN or an infinity: results.json says null, the run says why."""
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> None:
+    """results.json as strict JSON: a NaN or infinite figure is written as null, and then
+    NonFiniteResult names it (the weights and checkpoint stay as they are)."""
+    bad = [k for k, v in results.items() if isinstance(v, float) and not math.isfinite(v)]
+    clean = {k: None if k in bad else v for k, v in results.items()}
+    (run_dir / RESULTS).write_text(json.dumps(clean, indent=1, allow_nan=False))
+    if bad:
+        raise NonFiniteResult(
+            f"{run_dir}: {', '.join(f'{k} = {results[k]}' for k in bad)} (null in {RESULTS}); "
+            "the model gives non-finite log-likelihoods on these data"
+        )
 
 
 def check_run_dir(run_dir: Path, force: bool = False) -> None:
@@ -173,6 +191,6 @@ def evaluate(run_dir: str | Path, log: Any = print) -> dict:
     except CheckpointError:
         progress = Progress()
     results = experiment.results(progress)
-    (run_dir / RESULTS).write_text(json.dumps(results, indent=1))
+    write_results(run_dir, results)
     log(experiment.summary(results))
     return results

@@ -72,9 +72,16 @@ def restore_state(
 ) -> Progress:
     tensors, state = load_checkpoint(run_dir / CHECKPOINT)
     load_model_weights(model, split_prefix(tensors, "model"), str(run_dir / CHECKPOINT))
-    optimizer_from_flat(optimizer, split_prefix(tensors, "optimizer"), state["optimizer"])
-    _restore_rng(tensors, batches)
-    return Progress(**state["progress"])
+    try:
+        progress = Progress(**state["progress"])
+        optimizer_from_flat(optimizer, split_prefix(tensors, "optimizer"), state["optimizer"])
+        _restore_rng(tensors, batches)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as error:
+        raise CheckpointError(
+            f"{run_dir / CHECKPOINT}: the saved state is not what this version writes "
+            f"({type(error).__name__}: {error}); the checkpoint is corrupt"
+        ) from None
+    return progress
 
 
 def _upgrade(weights: dict[str, Tensor], expected: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -5,6 +5,7 @@ common fields, saving samples), and how a kind is registered (Kind)."""
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ class Run:
 
     @property
     def device(self) -> torch.device:
-        return torch.device(self.config.train.device)
+        return self.config.train.torch_device()
 
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:
@@ -151,12 +152,20 @@ def build_model(config: Config, entry: Entry, arguments: dict[str, Any]) -> nn.M
         model = entry.build(**arguments, **config.model.options())
     except ValueError as error:
         raise ConfigError(f"model: {error}") from None
-    return model.to(config.train.device)
+    return model.to(config.train.torch_device())
 
 
 def load_data(config: Config) -> Dataset:
-    """The configured data set; ConfigError for a missing file, NaN in the data, ..."""
+    """The configured data set; ConfigError for NaN in the data, a malformed file (a bad
+    header, the wrong shape, ...), and FileNotFoundError for a missing one."""
     try:
         return load(config.data.name, config.data.standardise, **config.data.loader_options())
     except ValueError as error:
         raise ConfigError(f"data: {error}") from None
+    except (IndexError, KeyError, EOFError, struct.error, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ConfigError(
+            f"data: data set {config.data.name!r}: its files are not as expected "
+            f"({type(error).__name__}: {error})"
+        ) from None

@@ -296,5 +296,5 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
             model = dequantized(model, levels, config.data.dequantization, config.data.logit)
         except ValueError as error:
             raise ConfigError(f"data.{error}") from None
-        model = model.to(config.train.device)  # the prefix and dequantizer, too
+        model = model.to(config.train.torch_device())  # the prefix and dequantizer, too
     return DensityExperiment(config, data, model, levels, shift)
