@@ -167,7 +167,10 @@ class TrainConfig(Strict):
     `eval_every` steps keeping the best weights, early stopping after `patience`
     evaluations without improvement, a checkpoint every `checkpoint_every` steps.
     The importance-weighted test figures of VAEs and of dequantized flows on discrete
-    data use `importance_samples` draws per example."""
+    data use `importance_samples` draws per example. `device`: cpu, cuda, cuda:N or auto
+    (CUDA when present). `threads`: torch's CPU threads while training; `auto` is 1 for
+    models of vectors and, for image models, the cores other work is not using (see
+    bijective.train.threads)."""
 
     steps: PositiveInt = 2000
     batch: PositiveInt = 512
@@ -185,6 +188,7 @@ class TrainConfig(Strict):
     importance_samples: PositiveInt = 1000
     seed: int = 0
     device: str = "cpu"
+    threads: PositiveInt | Literal["auto"] = "auto"
 
     @field_validator("device")
     @classmethod

@@ -26,6 +26,7 @@ from .checkpoint import CheckpointError, load_weights, save_weights
 from .config import TrainConfig
 from .metrics import METRICS, MetricsLog
 from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
+from .threads import auto_threads, using_threads
 
 Batch = Any
 
@@ -78,50 +79,54 @@ def fit(
         progress = restore_state(run_dir, model, optimizer, batches)
         log(f"resuming at step {progress.step} (best validation {label} {progress.best:.4f})")
         _check_best(run_dir, progress, log)
+    if not progress.threads:  # chosen once per run, so a resumed run reduces alike
+        progress.threads = auto_threads(model) if config.threads == "auto" else config.threads
     metrics = MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric, log)
     bar = tqdm(
         total=config.steps, initial=progress.step, disable=not sys.stderr.isatty(), unit="step"
     )
     started = time.perf_counter() - progress.seconds
     try:
-        while progress.step < config.steps and not progress.stopped_early:
-            progress.step += 1
-            lr = learning_rate(config, progress.step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            value = _update(model, optimizer, loss, draw(batches, progress.step), config)
-            if value is None:
-                progress.skipped += 1
-                progress.in_a_row += 1
-                if progress.in_a_row >= config.max_skipped:
-                    raise Diverged(
-                        f"{progress.in_a_row} non-finite losses in a row at step {progress.step}; "
-                        f"lower the learning rate or set train.clip. {run_dir} keeps the last "
-                        "checkpoint and the best weights"
-                    )
-            else:
-                progress.in_a_row = 0
-            val = None
-            if progress.step % config.eval_every == 0 or progress.step == config.steps:
-                val = _evaluate(model, validate, progress, config, run_dir)
-                if bar.disable:  # not a terminal: plain lines
-                    shown = "skipped" if value is None else f"{value:.4f}"
-                    log(f"step {progress.step}: train loss {shown}, val {label} {val:.4f}")
+        with using_threads(progress.threads):
+            while progress.step < config.steps and not progress.stopped_early:
+                progress.step += 1
+                lr = learning_rate(config, progress.step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                value = _update(model, optimizer, loss, draw(batches, progress.step), config)
+                if value is None:
+                    progress.skipped += 1
+                    progress.in_a_row += 1
+                    if progress.in_a_row >= config.max_skipped:
+                        raise Diverged(
+                            f"{progress.in_a_row} non-finite losses in a row at step "
+                            f"{progress.step}; "
+                            f"lower the learning rate or set train.clip. {run_dir} keeps the last "
+                            "checkpoint and the best weights"
+                        )
                 else:
-                    bar.set_postfix_str(f"val {label} {val:.4f}")
-            progress.seconds = time.perf_counter() - started
-            metrics.write(
-                step=progress.step,
-                loss="" if value is None else value,
-                lr=lr,
-                **{metric: "" if val is None else val},
-                skipped=progress.skipped,
-                seconds=round(progress.seconds, 3),
-            )
-            bar.update()
-            last = progress.step == config.steps or progress.stopped_early
-            if progress.step % config.checkpoint_every == 0 or last:
-                save_state(run_dir, model, optimizer, batches, progress)
+                    progress.in_a_row = 0
+                val = None
+                if progress.step % config.eval_every == 0 or progress.step == config.steps:
+                    val = _evaluate(model, validate, progress, config, run_dir)
+                    if bar.disable:  # not a terminal: plain lines
+                        shown = "skipped" if value is None else f"{value:.4f}"
+                        log(f"step {progress.step}: train loss {shown}, val {label} {val:.4f}")
+                    else:
+                        bar.set_postfix_str(f"val {label} {val:.4f}")
+                progress.seconds = time.perf_counter() - started
+                metrics.write(
+                    step=progress.step,
+                    loss="" if value is None else value,
+                    lr=lr,
+                    **{metric: "" if val is None else val},
+                    skipped=progress.skipped,
+                    seconds=round(progress.seconds, 3),
+                )
+                bar.update()
+                last = progress.step == config.steps or progress.stopped_early
+                if progress.step % config.checkpoint_every == 0 or last:
+                    save_state(run_dir, model, optimizer, batches, progress)
     finally:
         bar.close()
         metrics.close()

@@ -35,6 +35,7 @@ class Progress:
     in_a_row: int = 0  # consecutive skipped steps
     stopped_early: bool = False
     seconds: float = 0.0
+    threads: int = 0  # CPU threads the run trains with (0: not chosen yet)
 
 
 def _rng_tensors(batches: torch.Generator) -> dict[str, Tensor]:
