@@ -116,7 +116,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png" or args.n <= CHUNK:
         samples = experiment.sample(args.n, args.temperature, args.label)
-        experiment.save_samples(samples, out)
+        caption = f"T = {args.temperature:g}"
+        if args.label is not None:
+            caption += f", class {args.label}"
+        elif getattr(experiment, "conditional", False):
+            caption += f", {args.n} per class, in class order"
+        experiment.save_samples(samples, out, caption)
         total = len(samples)
     else:
         total = _sample_in_chunks(experiment, args.n, args.temperature, args.label, out)

@@ -40,9 +40,12 @@ def _bounds(data: Tensor, margin: float = 0.1) -> tuple[float, float, float, flo
 
 
 @torch.no_grad()
-def density_2d(model: Any, data: Tensor, path: Path, resolution: int = 200) -> None:
+def density_2d(
+    model: Any, data: Tensor, path: Path, resolution: int = 200, units: str = "data units"
+) -> None:
     """The model's density exp(log p) on a grid, beside a 2-D histogram of the data, on
-    the same axes."""
+    the same axes; `units` names the axes' units (e.g. "standardised" when the model sees
+    standardised data), the colorbars give counts and density."""
     plt = _pyplot()
     x0, x1, y0, y1 = _bounds(data)
     xs, ys = torch.linspace(x0, x1, resolution), torch.linspace(y0, y1, resolution)
@@ -52,31 +55,44 @@ def density_2d(model: Any, data: Tensor, path: Path, resolution: int = 200) -> N
     model.eval()
     density = model.log_prob(grid.to(device)).exp().cpu().reshape(resolution, resolution)
     model.train(was_training)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4.2))
-    left.hist2d(
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    *_, counts = left.hist2d(
         data[:, 0].numpy(),
         data[:, 1].numpy(),
         bins=resolution // 2,
         range=[[x0, x1], [y0, y1]],
         cmap="viridis",
     )
-    left.set_title("data")
-    right.imshow(
+    figure.colorbar(counts, ax=left, label="test points per bin")
+    image = right.imshow(
         density.numpy(), origin="lower", extent=(x0, x1, y0, y1), cmap="viridis", aspect="auto"
     )
-    right.set_title("learned density")
+    figure.colorbar(image, ax=right, label=f"p(x) (per unit area, {units})")
+    for axis, title in ((left, "test data"), (right, "learned density")):
+        _label_axes(axis, units, title)
     _save(figure, path)
 
 
-def samples_2d(samples: Tensor, data: Tensor, path: Path) -> None:
-    """Model samples (right) against data (left), same axes."""
+def _label_axes(axis: Any, units: str, title: str, names: tuple[str, str] = ("x1", "x2")) -> None:
+    axis.set(title=title, xlabel=f"{names[0]} ({units})", ylabel=f"{names[1]} ({units})")
+
+
+def samples_2d(samples: Tensor, data: Tensor, path: Path, caption: str = "") -> None:
+    """Model samples (right) against data (left), same axes, in the data's units;
+    `caption` (e.g. the temperature) goes into the samples' title."""
     plt = _pyplot()
     x0, x1, y0, y1 = _bounds(data)
     figure, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharex=True, sharey=True)
-    for axis, points, title in zip(axes, (data, samples), ("data", "samples"), strict=True):
+    titles = (f"test data ({len(data):,})", _titled(f"samples ({len(samples):,})", caption))
+    for axis, points, title in zip(axes, (data, samples), titles, strict=True):
         axis.scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=1, alpha=0.4)
-        axis.set(title=title, xlim=(x0, x1), ylim=(y0, y1))
+        axis.set(xlim=(x0, x1), ylim=(y0, y1))
+        _label_axes(axis, "data units", title)
     _save(figure, path)
+
+
+def _titled(title: str, caption: str) -> str:
+    return f"{title}, {caption}" if caption else title
 
 
 @torch.no_grad()
@@ -89,14 +105,15 @@ def density_panel(
     xs, ys = torch.linspace(x0, x1, resolution), torch.linspace(y0, y1, resolution)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
     density = torch.cat([log_density(chunk).cpu() for chunk in grid.split(10_000)]).exp()
-    axis.imshow(
+    image = axis.imshow(
         density.reshape(resolution, resolution).numpy(),
         origin="lower",
         extent=(x0, x1, y0, y1),
         cmap="viridis",
         aspect="auto",
     )
-    axis.set(title=title, xticks=[], yticks=[])
+    axis.figure.colorbar(image, ax=axis, label="density")
+    axis.set(title=title, xlabel="z1", ylabel="z2")
 
 
 @torch.no_grad()
@@ -112,17 +129,21 @@ def target_fit(model: Any, target: Any, path: Path, samples: int = 20_000) -> No
     density_panel(axes[1], lambda z: model.log_prob(z.to(device)), target.view, title="flow q")
     points = model.sample((samples,)).cpu()
     (x0, x1), (y0, y1) = target.view
-    axes[2].hist2d(points[:, 0].numpy(), points[:, 1].numpy(), bins=100, range=[[x0, x1], [y0, y1]])
-    axes[2].set(title="samples of q", xticks=[], yticks=[])
+    *_, counts = axes[2].hist2d(
+        points[:, 0].numpy(), points[:, 1].numpy(), bins=100, range=[[x0, x1], [y0, y1]]
+    )
+    figure.colorbar(counts, ax=axes[2], label="samples per bin")
+    axes[2].set(title=f"{samples:,} samples of q", xlabel="z1", ylabel="z2")
     model.train(was_training)
     _save(figure, path)
 
 
-def samples_on_target(samples: Tensor, target: Any, path: Path) -> None:
+def samples_on_target(samples: Tensor, target: Any, path: Path, caption: str = "") -> None:
     """Samples (n, 2) drawn over the target's density, on its view box."""
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(4.5, 4.5))
-    density_panel(axis, target.normalized_log_prob, target.view, title="samples on the target")
+    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    title = _titled(f"{len(samples):,} samples on the target", caption)
+    density_panel(axis, target.normalized_log_prob, target.view, title=title)
     axis.scatter(samples[:, 0].numpy(), samples[:, 1].numpy(), s=2, color="w", alpha=0.5)
     (x0, x1), (y0, y1) = target.view
     axis.set(xlim=(x0, x1), ylim=(y0, y1))
@@ -138,7 +159,8 @@ def conditional_samples_2d(samples: Tensor, data: Tensor, labels: Tensor, path: 
     for c in range(k):
         for row, points, title in ((0, data[labels == c], "data"), (1, samples[c], "samples")):
             axes[row, c].scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=1, alpha=0.4)
-            axes[row, c].set(title=f"{title} | y={c}", xlim=(x0, x1), ylim=(y0, y1))
+            axes[row, c].set(xlim=(x0, x1), ylim=(y0, y1))
+            _label_axes(axes[row, c], "data units", f"{title} | class {c}")
     _save(figure, path)
 
 
@@ -169,8 +191,9 @@ def training_curves(metrics_csv: Path, path: Path) -> None:
     _save(figure, path)
 
 
-def image_grid(images: Tensor, path: Path, rows: int | None = None) -> None:
-    """Images (N, C, H, W) with values in [0, 1] tiled in a grid, `rows` rows."""
+def image_grid(images: Tensor, path: Path, rows: int | None = None, title: str = "") -> None:
+    """Images (N, C, H, W) with values in [0, 1] tiled in a grid, `rows` rows, under
+    `title` (what they are: samples at which temperature, of which class)."""
     plt = _pyplot()
     n, channels, height, width = images.shape
     rows = rows or int(math.ceil(math.sqrt(n)))
@@ -189,4 +212,6 @@ def image_grid(images: Tensor, path: Path, rows: int | None = None) -> None:
     else:
         axis.imshow(canvas.permute(1, 2, 0).numpy())
     axis.axis("off")
+    if title:
+        axis.set_title(title, fontsize=9)
     _save(figure, path)

@@ -29,8 +29,9 @@ class Experiment(Protocol):
     draw(generator, step) -> a training batch; loss(model, batch) -> a scalar Tensor;
     validate(model) -> float; results(progress) -> the dict written to results.json;
     sample(n, temperature, label) -> n samples in the data's units (per class for a
-    conditional model when label is None); save_samples(samples, path) writes them
-    (.npy, or a picture where the data allow); write_plots(run_dir); summary(results) ->
+    conditional model when label is None); save_samples(samples, path, caption) writes
+    them (.npy, or a picture where the data allow, `caption` (temperature, class) in its
+    title); write_plots(run_dir); summary(results) ->
     the one line the CLI prints.
     """
 
@@ -48,7 +49,7 @@ class Experiment(Protocol):
 
     def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor: ...
 
-    def save_samples(self, samples: Tensor, path: Path) -> None: ...
+    def save_samples(self, samples: Tensor, path: Path, caption: str = "") -> None: ...
 
     def write_plots(self, run_dir: Path) -> None: ...
 
@@ -120,16 +121,16 @@ class Run:
             f"{results['parameters']:,} parameters)"
         )
 
-    def save_samples(self, samples: Tensor, path: Path) -> None:
+    def save_samples(self, samples: Tensor, path: Path, caption: str = "") -> None:
         """.npy for any samples; .png where `picture` can draw them."""
         if path.suffix == ".npy":
             np.save(path, samples.numpy())
         elif path.suffix == ".png":
-            self.picture(samples, path)
+            self.picture(samples, path, caption)
         else:
             raise ConfigError(f"-o {path}: expected a .npy or .png file name")
 
-    def picture(self, samples: Tensor, path: Path) -> None:
+    def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
         raise ConfigError(f"-o {path}: this run's samples have no picture; use .npy")
 
 

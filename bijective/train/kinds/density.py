@@ -161,24 +161,25 @@ class DensityExperiment(Run):
             return y * self.data.scale + self.data.shift
         return y
 
-    def save_samples(self, samples: Tensor, path: Path) -> None:
+    def save_samples(self, samples: Tensor, path: Path, caption: str = "") -> None:
         """.txt for the samples of a text model (one line per sample, newlines as \\n)."""
         if path.suffix != ".txt":
-            return super().save_samples(samples, path)
+            return super().save_samples(samples, path, caption)
         if self.data.vocabulary is None:
             raise ConfigError(f"-o {path}: this run's samples are not text; use .npy or .png")
         lines = [decode(row).replace("\n", "\\n") for row in samples]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def picture(self, samples: Tensor, path: Path) -> None:
+    def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
         from ... import viz
 
         data = self.data
         if data.image_shape is not None:
-            viz.image_grid(samples.view(-1, *data.image_shape) / (data.levels - 1), path)
+            images = samples.view(-1, *data.image_shape) / (data.levels - 1)
+            viz.image_grid(images, path, title=f"{len(images)} samples, {caption}".rstrip(", "))
         elif data.features == 2:
             test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
-            viz.samples_2d(samples, test, path)
+            viz.samples_2d(samples, test, path, caption)
         elif data.vocabulary is not None:
             raise ConfigError(f"-o {path}: this run's samples are text; use .txt or .npy")
         else:
@@ -194,8 +195,9 @@ class DensityExperiment(Run):
         # Samples come in the data's units: the test rows as the model sees them, in those units.
         test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
         if data.features == 2 and not self.conditional:
-            viz.density_2d(self.model, data.test.x, plots / "density.png")  # model's space
-            viz.samples_2d(self.sample(len(data.test)), test, plots / "samples.png")
+            units = "standardised" if data.scale is not None else "data units"
+            viz.density_2d(self.model, data.test.x, plots / "density.png", units=units)
+            viz.samples_2d(self.sample(len(data.test)), test, plots / "samples.png", "T = 1")
         elif data.features == 2:
             per_class = self.sample(500).view(data.classes, 500, 2)
             viz.conditional_samples_2d(per_class, test, data.test.labels, plots / "samples.png")
@@ -204,19 +206,23 @@ class DensityExperiment(Run):
             for t in (1.0, 0.7):
                 with self.seeded(0):
                     grid = self.sample(n, t) / (data.levels - 1)
-                viz.image_grid(grid.view(-1, *data.image_shape), plots / f"samples_T{t}.png", rows)
+                title = f"samples, T = {t}" + (", one row per class" if self.conditional else "")
+                path = plots / f"samples_T{t}.png"
+                viz.image_grid(grid.view(-1, *data.image_shape), path, rows, title)
             real = test[:64] / (data.levels - 1)
-            viz.image_grid(real.view(-1, *data.image_shape), plots / "data.png", rows=8)
+            viz.image_grid(real.view(-1, *data.image_shape), plots / "data.png", 8, "test images")
             if isinstance(self.model, DequantizedFlow) and not self.conditional:
                 lines = interpolate(self.model, self.inputs(data.test.x[:8]))
-                viz.image_grid(lines.view(-1, *data.image_shape), plots / "interpolation.png", 4)
+                path, title = plots / "interpolation.png", "latent interpolation, test images"
+                viz.image_grid(lines.view(-1, *data.image_shape), path, 4, title)
             if isinstance(self.model, Autoregressive) and not self.conditional:
                 with self.seeded(1):
                     samples = self.sample(8)
                 train = self.to_data_space(self.split_inputs(data.train, self.config.data.seed))
                 pairs = nearest(samples, train)
                 grid = pairs.view(-1, *data.image_shape) / (data.levels - 1)
-                viz.image_grid(grid, plots / "samples_nearest.png", rows=8)
+                title = "each sample beside its nearest training image"
+                viz.image_grid(grid, plots / "samples_nearest.png", 8, title)
         elif data.vocabulary is not None:
             with self.seeded(0):
                 self.save_samples(self.sample(16), plots / "samples.txt")

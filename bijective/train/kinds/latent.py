@@ -79,10 +79,11 @@ class LatentExperiment(Run):
         x = self.model.eval().sample((n,), temperature=temperature)
         return x.cpu() * (self.data.levels - 1)
 
-    def picture(self, samples: Tensor, path: Path) -> None:
+    def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
         from ... import viz
 
-        viz.image_grid(samples.view(-1, *self.data.image_shape) / (self.data.levels - 1), path)
+        images = samples.view(-1, *self.data.image_shape) / (self.data.levels - 1)
+        viz.image_grid(images, path, title=f"samples x ~ p(x | z), {caption}".rstrip(", "))
 
     def write_plots(self, run_dir: Path) -> None:
         from ... import viz
@@ -91,7 +92,8 @@ class LatentExperiment(Run):
         plots.mkdir(exist_ok=True)
         viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
         means = self.model.sample((64,), mean=True).cpu()
-        viz.image_grid(means.view(-1, *self.data.image_shape), plots / "samples.png", rows=8)
+        title = "decoder means E[x | z], z ~ N(0, I)"
+        viz.image_grid(means.view(-1, *self.data.image_shape), plots / "samples.png", 8, title)
 
 
 def build(config: Config, entry: Entry) -> LatentExperiment:

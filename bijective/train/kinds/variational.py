@@ -78,12 +78,12 @@ class VariationalExperiment(Run):
             raise ConfigError("--label: this run's model is not conditional")
         return self.model.eval().sample((n,), temperature=temperature).cpu()
 
-    def picture(self, samples: Tensor, path: Path) -> None:
+    def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
         from ... import viz
 
         if self.target.features != 2:
             raise ConfigError(f"-o {path}: PNG needs a 2-D target; use .npy")
-        viz.samples_on_target(samples, self.target, path)
+        viz.samples_on_target(samples, self.target, path, caption)
 
     def write_plots(self, run_dir: Path) -> None:
         from ... import viz
