@@ -294,7 +294,7 @@ def parse_config(raw: Any, source: str = "config") -> Config:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Each override `a.b.c=value` sets raw[a][b][c] to value parsed as YAML."""
+    """Each override `a.b.c=value` sets `raw["a"]["b"]["c"]` to the value parsed as YAML."""
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep or not key:
