@@ -40,7 +40,7 @@ DATA_FILE = "data.npz"  # in-memory data given to `train`, kept with the run
 
 def train(
     config: Config | dict[str, Any],
-    run_dir: str | Path,
+    run_dir: str | Path | None = None,
     resume: bool = False,
     log: Any = print,
     data: Any = None,
@@ -49,13 +49,19 @@ def train(
     """Trains the experiment into run_dir, evaluates the best weights on test, writes
     results.json and the plots; returns the results.
 
-    run_dir must hold no run unless resuming, and must be empty or absent unless it is a
-    run directory (`force` allows a non-empty one). `data`: in-memory data (an array or
+    run_dir (default runs/NAME, as on the command line) must hold no run unless resuming,
+    and must be empty or absent unless it is a run directory (`force` allows a non-empty
+    one). `data`: in-memory data (an array or
     tensor, a pair (x, labels), a bijective Dataset, a torch Dataset) to fit instead of
     config's data set; they are saved as run_dir/data.npz so that eval, sample and resume
     work on the run, and `config` (a Config or a mapping) needs no data section, or one
     with the options of data set `file` only (split fractions, label, standardise, ...).
     A data file's absolute path and SHA-256 are recorded in the run's config.yaml."""
+    if run_dir is None:
+        name = config.name if isinstance(config, Config) else config.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError("name: missing; a run needs a name (or give run_dir)")
+        run_dir = Path("runs") / name
     run_dir = Path(run_dir)
     if not resume:
         check_run_dir(run_dir, force)
