@@ -75,8 +75,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         overrides.append(f"data.data_dir={args.data_dir}")
     config = parse_config(apply_overrides(raw, overrides), args.config or "--data")
     out = Path(args.out) if args.out else Path("runs") / config.name
-    training.train(config, out, force=args.force)
-    print(f"run directory: {out} (results.json, metrics.csv, plots/)")
+    if training.train(config, out, force=args.force):  # {} on processes other than rank 0
+        print(f"run directory: {out} (results.json, metrics.csv, plots/)")
 
 
 def _run_name(text: str) -> str:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_weights, save_weights
 from .config import TrainConfig
+from .distributed import SINGLE, Group, average, average_gradients, shard
 from .metrics import METRICS, MetricsLog
 from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
 from .threads import auto_threads, using_threads
@@ -67,10 +68,13 @@ def fit(
     resume: bool = False,
     log: Callable[[str], None] = print,
     metric: str = "val_nll",
+    group: Group = SINGLE,
 ) -> Progress:
     """Trains `model` in place and leaves it holding the best validated weights, which
     are also in run_dir/best.safetensors. With `resume`, continues from run_dir/checkpoint.
-    `metric` names what `validate` returns (a key of metrics.METRICS), lower is better."""
+    `metric` names what `validate` returns (a key of metrics.METRICS), lower is better.
+    `group`: this process's place in a data-parallel run (bijective.train.distributed):
+    each process trains on its shard of every batch, and rank 0 alone writes."""
     label = METRICS[metric].removeprefix("validation ")
     optimizer = make_optimizer(model, config)
     batches = torch.Generator().manual_seed(config.seed)
@@ -78,10 +82,15 @@ def fit(
     if resume:
         progress = restore_state(run_dir, model, optimizer, batches)
         log(f"resuming at step {progress.step} (best validation {label} {progress.best:.4f})")
-        _check_best(run_dir, progress, log)
+        if group.writer:
+            _check_best(run_dir, progress, log)
     if not progress.threads:  # chosen once per run, so a resumed run reduces alike
         progress.threads = auto_threads(model) if config.threads == "auto" else config.threads
-    metrics = MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric, log)
+    metrics = (
+        MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric, log)
+        if group.writer
+        else _NoMetrics()
+    )
     bar = tqdm(
         total=config.steps, initial=progress.step, disable=not sys.stderr.isatty(), unit="step"
     )
@@ -91,9 +100,10 @@ def fit(
             while progress.step < config.steps and not progress.stopped_early:
                 progress.step += 1
                 lr = learning_rate(config, progress.step)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                value = _update(model, optimizer, loss, draw(batches, progress.step), config)
+                for param_group in optimizer.param_groups:
+                    param_group["lr"] = lr
+                batch = shard(draw(batches, progress.step), group)
+                value = _update(model, optimizer, loss, batch, config, group)
                 if value is None:
                     progress.skipped += 1
                     progress.in_a_row += 1
@@ -108,7 +118,7 @@ def fit(
                     progress.in_a_row = 0
                 val = None
                 if progress.step % config.eval_every == 0 or progress.step == config.steps:
-                    val = _evaluate(model, validate, progress, config, run_dir)
+                    val = _evaluate(model, validate, progress, config, run_dir, group.writer)
                     if bar.disable:  # not a terminal: plain lines
                         shown = "skipped" if value is None else f"{value:.4f}"
                         log(f"step {progress.step}: train loss {shown}, val {label} {val:.4f}")
@@ -126,14 +136,26 @@ def fit(
                 bar.update()
                 last = progress.step == config.steps or progress.stopped_early
                 if progress.step % config.checkpoint_every == 0 or last:
-                    save_state(run_dir, model, optimizer, batches, progress)
+                    if group.writer:
+                        save_state(run_dir, model, optimizer, batches, progress)
     finally:
         bar.close()
         metrics.close()
+    group.barrier()  # rank 0 has written the best weights every process loads
     best = run_dir / BEST
     if best.exists():
         load_model_weights(model, load_weights(best)[0], str(best))
     return progress
+
+
+class _NoMetrics:
+    """The metrics log of a process that does not write (rank > 0)."""
+
+    def write(self, **row: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _check_best(run_dir: Path, progress: Progress, log: Callable[[str], None]) -> None:
@@ -158,20 +180,23 @@ def _update(
     loss: Callable[[nn.Module, Batch], Tensor],
     batch: Batch,
     config: TrainConfig,
+    group: Group = SINGLE,
 ) -> float | None:
     """One optimizer step; None (and no change to the weights) when the loss or the
-    gradient is not finite."""
+    gradient is not finite (in any process: the decision is taken on averages)."""
     optimizer.zero_grad(set_to_none=True)
     value = loss(model, batch)
-    if not torch.isfinite(value):
+    mean = average(value, group)
+    if not torch.isfinite(mean):
         return None
     value.backward()
+    average_gradients(model, group)
     norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip or math.inf)
     if not torch.isfinite(norm):
         optimizer.zero_grad(set_to_none=True)
         return None
     optimizer.step()
-    return float(value.detach())
+    return float(mean.detach())
 
 
 def _evaluate(
@@ -180,14 +205,17 @@ def _evaluate(
     progress: Progress,
     config: TrainConfig,
     run_dir: Path,
+    writer: bool = True,
 ) -> float:
-    """Validates; a new best is saved to best.safetensors, and `patience` evaluations
-    without one stop training."""
+    """Validates; a new best is saved to best.safetensors (by the writing process), and
+    `patience` evaluations without one stop training."""
     val = validate(model)
     if val < progress.best:
         progress.best, progress.best_step, progress.waited = val, progress.step, 0
         weights = model.state_dict()
-        save_weights(run_dir / BEST, weights, {"step": str(progress.step), "validation": repr(val)})
+        if writer:
+            metadata = {"step": str(progress.step), "validation": repr(val)}
+            save_weights(run_dir / BEST, weights, metadata)
     else:
         progress.waited += 1
         progress.stopped_early = config.patience is not None and progress.waited >= config.patience

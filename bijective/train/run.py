@@ -17,6 +17,7 @@ from ..catalogue import MODELS
 from ..data.files import fingerprint, write_arrays
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, split_prefix
 from .config import Config, ConfigError, DataConfig, dump_config, load_config, parse_config
+from .distributed import SINGLE, join, launched, leave
 from .kinds import KINDS, Experiment
 from .loop import fit
 from .state import BEST, CHECKPOINT, CONFIG, RESULTS, Progress, load_model_weights
@@ -56,7 +57,21 @@ def train(
     config's data set; they are saved as run_dir/data.npz so that eval, sample and resume
     work on the run, and `config` (a Config or a mapping) needs no data section, or one
     with the options of data set `file` only (split fractions, label, standardise, ...).
-    A data file's absolute path and SHA-256 are recorded in the run's config.yaml."""
+    A data file's absolute path and SHA-256 are recorded in the run's config.yaml.
+
+    Launched by torchrun (several processes), the run is data-parallel
+    (bijective.train.distributed): every process calls this, rank 0 alone writes and
+    returns the results, the others return {}."""
+    if isinstance(config, dict) and data is None:
+        config = parse_config(config)
+    if data is not None and launched():
+        raise ConfigError(
+            "train(data=...) under torchrun: save the data to a file and use "
+            "data: {name: file, path: ...}, which every process reads"
+        )
+    group = join(config.train) if isinstance(config, Config) else SINGLE
+    if not group.writer:
+        log = _quiet
     if run_dir is None:
         name = config.name if isinstance(config, Config) else config.get("name")
         if not isinstance(name, str) or not name:
@@ -65,13 +80,12 @@ def train(
     run_dir = Path(run_dir)
     if not resume:
         check_run_dir(run_dir, force)
+    group.barrier()  # every process has checked before rank 0 writes
     created = not run_dir.exists()
     try:
         if data is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             config = _with_data(config, data, run_dir / DATA_FILE)
-        elif isinstance(config, dict):
-            config = parse_config(config)
         config = _recorded(config) if not resume else config
         experiment = build(config)  # every error about the config is raised before writing
     except BaseException:
@@ -80,9 +94,10 @@ def train(
             if created:
                 run_dir.rmdir()
         raise
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        (run_dir / CONFIG).write_text(dump_config(config))
+    if group.writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            (run_dir / CONFIG).write_text(dump_config(config))
     progress = fit(
         experiment.model,
         experiment.loss,
@@ -93,12 +108,20 @@ def train(
         resume=resume,
         log=log,
         metric=experiment.metric,
+        group=group,
     )
+    leave(group)
+    if not group.writer:
+        return {}
     results = experiment.results(progress)
     write_results(run_dir, results)
     experiment.write_plots(run_dir)
     log(experiment.summary(results))
     return results
+
+
+def _quiet(*_: Any) -> None:
+    """The log of a process that does not report (rank > 0)."""
 
 
 class NonFiniteResult(ValueError):

@@ -1,0 +1,128 @@
+"""Data-parallel training across processes, as launched by torchrun.
+
+`torchrun --nproc_per_node=N -m bijective train CONFIG` starts N processes with RANK,
+WORLD_SIZE, LOCAL_RANK and a rendezvous in their environment; `join` then sets up the
+process group (nccl on CUDA, gloo on CPU). Every process draws the same global batch of
+`train.batch` rows from the same seeded generator and keeps its own contiguous shard of
+batch / N rows; after backward the gradients are averaged across processes (one
+all-reduce of all of them), so each optimizer step equals the single-process step on the
+whole batch, up to the order of floating-point sums. Whether a step is skipped (a
+non-finite loss or gradient anywhere) is decided on the averaged values, so every
+process agrees. Only rank 0 writes (checkpoints, metrics, best weights, results, plots);
+every process validates (the same weights give the same number, so early stopping
+agrees without communication) and resumes from the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from .config import ConfigError, TrainConfig
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place in the run: rank r of `world` processes."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def writer(self) -> bool:
+        """Rank 0 alone writes the run directory."""
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+
+SINGLE = Group()
+
+
+def launched() -> bool:
+    """Whether this process was started by torchrun (or another launcher) as one of
+    several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def join(config: TrainConfig, timeout: float = 300.0) -> Group:
+    """This process's Group; with torchrun's environment, the process group is set up
+    (once), and the global batch is checked to divide into the processes. `timeout`
+    (seconds) bounds how long a collective waits for a process that died."""
+    if not launched():
+        return SINGLE
+    world, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if config.batch % world:
+        raise ConfigError(
+            f"train.batch: {config.batch} rows do not divide into {world} processes; "
+            f"use a multiple of {world} (each process takes batch / {world} rows)"
+        )
+    if not dist.is_initialized():
+        cuda = config.torch_device().type == "cuda"
+        if cuda:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(
+            "nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout)
+        )
+    return Group(rank, world, local_rank)
+
+
+def device(config: TrainConfig, group: Group) -> torch.device:
+    """The process's device: for CUDA, the GPU of its local rank."""
+    chosen = config.torch_device()
+    if chosen.type == "cuda" and group.world > 1:
+        return torch.device("cuda", group.local_rank)
+    return chosen
+
+
+def shard(batch: Any, group: Group) -> Any:
+    """This process's rows of a batch: each tensor's contiguous slice r of N along the
+    first dimension (tuples and lists shard element-wise; anything else, e.g. a
+    variational step's beta, is the same on every process)."""
+    if group.world == 1:
+        return batch
+    if isinstance(batch, Tensor):
+        size = len(batch) // group.world
+        return batch[group.rank * size : (group.rank + 1) * size]
+    if isinstance(batch, tuple | list):
+        return type(batch)(shard(part, group) for part in batch)
+    return batch
+
+
+def average(value: Tensor, group: Group) -> Tensor:
+    """The mean of a tensor over the processes."""
+    if group.world == 1:
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value)
+    return value / group.world
+
+
+def average_gradients(model: nn.Module, group: Group) -> None:
+    """Every parameter's gradient replaced by its mean over the processes (one flat
+    all-reduce; a parameter without a gradient counts as zero)."""
+    if group.world == 1:
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= group.world
+    for p, chunk in zip(params, flat.split([g.numel() for g in grads]), strict=True):
+        p.grad = chunk.view_as(p).clone()
+
+
+def leave(group: Group) -> None:
+    """Tears the process group down at the end of a run."""
+    if group.world > 1 and dist.is_initialized():
+        dist.destroy_process_group()

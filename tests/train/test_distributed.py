@@ -1,0 +1,129 @@
+"""Data-parallel training under torchrun (2 CPU processes, gloo): the same run as one
+process at the same global batch, exact resume, one line for a batch that does not
+divide, and a killed rank that `bijective resume` recovers from."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from runs import tiny
+
+from bijective.cli import main
+from bijective.train.checkpoint import load_checkpoint, load_weights
+
+TRAIN = {"steps": 20, "batch": 64, "eval_every": 5, "checkpoint_every": 10}
+
+
+def torchrun(
+    *argv: str, cwd: Path, wait: bool = True
+) -> subprocess.CompletedProcess | subprocess.Popen:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    command += ["-m", "bijective", *map(str, argv)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if not wait:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def losses(run: Path) -> np.ndarray:
+    rows = (run / "metrics.csv").read_text().splitlines()[1:]
+    return np.array([float(r.split(",")[1]) for r in rows])
+
+
+def config(tmp_path: Path, **train) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny(train={**TRAIN, **train})))
+    return path
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = load_weights(a)[0], load_weights(b)[0]
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], atol=1e-5, rtol=1e-5)
+
+
+def test_two_processes_equal_one_at_the_same_global_batch(tmp_path) -> None:
+    path = config(tmp_path)
+    done = torchrun("train", path, "--out", tmp_path / "ddp", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run directory:") == 1  # rank 0 alone reports
+    assert main(["train", str(path), "--out", str(tmp_path / "one")]) == 0
+    np.testing.assert_allclose(losses(tmp_path / "ddp"), losses(tmp_path / "one"), rtol=1e-5)
+    assert_same_weights(
+        tmp_path / "ddp" / "best.safetensors", tmp_path / "one" / "best.safetensors"
+    )
+    state = load_checkpoint(tmp_path / "ddp" / "checkpoint")[1]
+    assert state["progress"]["step"] == 20
+
+
+def test_resume_under_two_processes_continues_exactly(tmp_path) -> None:
+    path = config(tmp_path, steps=10)
+    assert torchrun("train", path, "--out", tmp_path / "ddp", cwd=tmp_path).returncode == 0
+    run_config = yaml.safe_load((tmp_path / "ddp" / "config.yaml").read_text())
+    run_config["train"]["steps"] = 20  # constant learning rate: as if it had been stopped at 10
+    (tmp_path / "ddp" / "config.yaml").write_text(yaml.safe_dump(run_config))
+    done = torchrun("resume", tmp_path / "ddp", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(["train", str(config(tmp_path)), "--out", str(tmp_path / "one")]) == 0
+    np.testing.assert_allclose(losses(tmp_path / "ddp"), losses(tmp_path / "one"), rtol=1e-5)
+    assert_same_weights(
+        tmp_path / "ddp" / "best.safetensors", tmp_path / "one" / "best.safetensors"
+    )
+
+
+def test_a_batch_that_does_not_divide_is_one_line_and_writes_nothing(tmp_path) -> None:
+    done = torchrun("train", config(tmp_path, batch=63), "--out", tmp_path / "ddp", cwd=tmp_path)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("bijective: error:")]
+    assert errors and set(errors) == {
+        "bijective: error: train.batch: 63 rows do not divide into 2 processes; use a multiple "
+        "of 2 (each process takes batch / 2 rows)"
+    }
+    assert not (tmp_path / "ddp").exists()
+
+
+def test_a_killed_rank_stops_the_run_and_resume_finishes_it(tmp_path) -> None:
+    path = config(tmp_path, steps=600, eval_every=100, checkpoint_every=50)
+    run = tmp_path / "ddp"
+    launcher = torchrun("train", path, "--out", run, cwd=tmp_path, wait=False)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        rows = (
+            (run / "metrics.csv").read_text().count("\n") if (run / "metrics.csv").exists() else 0
+        )
+        if rows > 130:
+            break
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True)
+    pids = [int(p) for p in workers.stdout.split()]
+    if len(pids) < 2:
+        launcher.kill()
+        pytest.skip("the run finished before a rank could be killed")
+    os.kill(pids[-1], signal.SIGKILL)  # one rank dies mid-run
+    launcher.wait(timeout=120)
+    assert launcher.returncode != 0
+    step = load_checkpoint(run / "checkpoint")[1]["progress"]["step"]  # readable, not torn
+    assert 100 <= step < 600
+    done = torchrun("resume", run, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, 601))  # every step once: rows past the checkpoint dropped
+    assert load_checkpoint(run / "checkpoint")[1]["progress"]["step"] == 600
