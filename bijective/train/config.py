@@ -170,7 +170,10 @@ class TrainConfig(Strict):
     data use `importance_samples` draws per example. `device`: cpu, cuda, cuda:N or auto
     (CUDA when present). `threads`: torch's CPU threads while training; `auto` is 1 for
     models of vectors and, for image models, the cores other work is not using (see
-    bijective.train.threads)."""
+    bijective.train.threads). `compile`: the training loss through torch.compile; `auto`
+    compiles when the steps left would take eager code over 90 s (see
+    bijective.train.compiled), and a compilation that fails falls back to eager code with
+    one warning."""
 
     steps: PositiveInt = 2000
     batch: PositiveInt = 512
@@ -189,6 +192,7 @@ class TrainConfig(Strict):
     seed: int = 0
     device: str = "cpu"
     threads: PositiveInt | Literal["auto"] = "auto"
+    compile: bool | Literal["auto"] = "auto"
 
     @field_validator("device")
     @classmethod

@@ -108,6 +108,15 @@ def average(value: Tensor, group: Group) -> Tensor:
     return value / group.world
 
 
+def agree(flag: bool, group: Group) -> bool:
+    """Rank 0's answer, on every process (a decision taken from timings)."""
+    if group.world == 1:
+        return flag
+    value = torch.tensor([float(flag)])
+    dist.broadcast(value, 0)
+    return bool(value.item())
+
+
 def average_gradients(model: nn.Module, group: Group) -> None:
     """Every parameter's gradient replaced by its mean over the processes (one flat
     all-reduce; a parameter without a gradient counts as zero)."""

@@ -23,8 +23,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_weights, save_weights
+from .compiled import CompiledLoss, Probe, worth_compiling
 from .config import TrainConfig
-from .distributed import SINGLE, Group, average, average_gradients, shard
+from .distributed import SINGLE, Group, agree, average, average_gradients, shard
 from .metrics import METRICS, MetricsLog
 from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
 from .threads import auto_threads, using_threads
@@ -86,6 +87,12 @@ def fit(
             _check_best(run_dir, progress, log)
     if not progress.threads:  # chosen once per run, so a resumed run reduces alike
         progress.threads = auto_threads(model) if config.threads == "auto" else config.threads
+    if config.compile is not True and config.compile != "auto":
+        progress.compile_decided, progress.compiled = True, False
+    elif config.compile is True:
+        progress.compile_decided, progress.compiled = True, True
+    step_loss = CompiledLoss(loss, log) if progress.compiled else loss
+    probe = Probe()
     metrics = (
         MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric, log)
         if group.writer
@@ -103,7 +110,12 @@ def fit(
                 for param_group in optimizer.param_groups:
                     param_group["lr"] = lr
                 batch = shard(draw(batches, progress.step), group)
-                value = _update(model, optimizer, loss, batch, config, group)
+                timed = time.perf_counter()
+                value = _update(model, optimizer, step_loss, batch, config, group)
+                if not progress.compile_decided:  # auto: time eager steps, then decide
+                    per_step = probe.record(time.perf_counter() - timed)
+                    if per_step is not None:
+                        step_loss = _auto_compile(per_step, progress, config, group, loss, log)
                 if value is None:
                     progress.skipped += 1
                     progress.in_a_row += 1
@@ -172,6 +184,25 @@ def _check_best(run_dir: Path, progress: Progress, log: Callable[[str], None]) -
             best.replace(best.with_name(best.name + ".corrupt"))
         log(f"{error}; kept as {best.name}.corrupt, the next validation saves the best weights")
         progress.best, progress.waited = math.inf, 0
+
+
+def _auto_compile(
+    per_step: float,
+    progress: Progress,
+    config: TrainConfig,
+    group: Group,
+    loss: Callable[[nn.Module, Batch], Tensor],
+    log: Callable[[str], None],
+) -> Callable[[nn.Module, Batch], Tensor]:
+    """train.compile auto's decision from the eager seconds per step (rank 0's, on every
+    process); the loss to train on from here."""
+    left = per_step * (config.steps - progress.step)
+    progress.compiled = agree(worth_compiling(per_step, config.steps - progress.step), group)
+    progress.compile_decided = True
+    if not progress.compiled:
+        return loss
+    log(f"train.compile auto: compiling the loss ({left:.0f} s of eager steps left)")
+    return CompiledLoss(loss, log)
 
 
 def _update(

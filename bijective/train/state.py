@@ -36,6 +36,8 @@ class Progress:
     stopped_early: bool = False
     seconds: float = 0.0
     threads: int = 0  # CPU threads the run trains with (0: not chosen yet)
+    compile_decided: bool = False  # train.compile's choice is made (and kept on resume)
+    compiled: bool = False  # the loss runs through torch.compile
 
 
 def _rng_tensors(batches: torch.Generator) -> dict[str, Tensor]:

@@ -35,11 +35,12 @@ class VariationalExperiment(Run):
         anneal = self.config.target.anneal
         return 1.0 if step >= anneal else 0.01 + 0.99 * step / anneal
 
-    def draw(self, generator: torch.Generator, step: int) -> float:
-        """A step's "batch" is its beta: the samples are drawn by the flow itself."""
-        return self.beta(step)
+    def draw(self, generator: torch.Generator, step: int) -> Tensor:
+        """A step's "batch" is its beta (a 0-d tensor, so a compiled loss does not
+        recompile for each value): the samples are drawn by the flow itself."""
+        return torch.tensor(self.beta(step))
 
-    def loss(self, model: nn.Module, beta: float) -> Tensor:
+    def loss(self, model: nn.Module, beta: Tensor) -> Tensor:
         kl = objectives.reverse_kl(model, self.target, self.config.train.batch, beta=beta)
         return kl + objectives.penalty(model)
 
