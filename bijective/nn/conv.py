@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .precision import conditioner
+
 
 class ResidualBlock(nn.Module):
     """x + conv3x3(relu(conv3x3(relu(x)))), channels kept."""
@@ -74,6 +76,7 @@ class MaskedConvConditioner(nn.Module):
         self.context_channels = context_channels
         self.net = ResNet(c + 1 + context_channels, c * params, channels, blocks)
 
+    @conditioner
     def forward(self, kept: Tensor, context: Tensor | None = None) -> Tensor:
         batch = kept.shape[:-1]
         image = kept.new_zeros(*batch, self.shape[0] * self.shape[1] * self.shape[2])

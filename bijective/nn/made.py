@@ -13,6 +13,7 @@ from ..validation import after_load, check_permutation
 from . import made_solve
 from .made_solve import Step
 from .mlp import concat_context
+from .precision import conditioner, lowered
 
 
 class MaskedLinear(nn.Linear):
@@ -122,6 +123,7 @@ class MaskedMLP(nn.Module):
         degrees[self.order] = torch.arange(1, self.features + 1, device=self.order.device)
         return degrees
 
+    @conditioner
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         h = self.first(concat_context("MaskedMLP", x, context, self.context_features))
         for block in self.blocks:
@@ -139,7 +141,7 @@ class MaskedMLP(nn.Module):
         ordering, (x_i, v_i) = step(z_i, theta_i) with theta = this network at (x, context);
         returns x and the values v (*, D). `step` takes z (N, 1) and params (N, 1, params).
         In D steps that together cost about half a forward pass (see `made_solve`)."""
-        if self._sorted:
+        if self._sorted and not lowered():  # the sliced solve computes in full precision
             return made_solve.solve(self, z, context, step)
         x = torch.zeros_like(z)
         for _ in range(self.features):  # pass k fixes the k-th feature of the ordering

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .precision import conditioner
+
 
 class MLP(nn.Module):
     """x (*batch, in_features) [and context (*batch, context)] -> (*batch, out_features).
@@ -43,6 +45,7 @@ class MLP(nn.Module):
             nn.init.zeros_(layers[-1].bias)
         self.net = nn.Sequential(*layers)
 
+    @conditioner
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         return self.net(concat_context("MLP", x, context, self.context_features))
 

@@ -173,7 +173,9 @@ class TrainConfig(Strict):
     bijective.train.threads). `compile`: the training loss through torch.compile; `auto`
     compiles when the steps left would take eager code over 90 s (see
     bijective.train.compiled), and a compilation that fails falls back to eager code with
-    one warning."""
+    one warning. `precision: bf16` runs the conditioner networks of the training loss in
+    bfloat16 (bijective.nn.precision: transforms, inverses and log-dets stay float32;
+    validation and results are float32)."""
 
     steps: PositiveInt = 2000
     batch: PositiveInt = 512
@@ -193,6 +195,7 @@ class TrainConfig(Strict):
     device: str = "cpu"
     threads: PositiveInt | Literal["auto"] = "auto"
     compile: bool | Literal["auto"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @field_validator("device")
     @classmethod
@@ -205,6 +208,18 @@ class TrainConfig(Strict):
                     f"expected auto, cpu, cuda or cuda:N (a torch device); got {device!r}"
                 ) from None
         return device
+
+    def low_precision(self) -> torch.dtype | None:
+        """bfloat16 for `precision: bf16` (ConfigError on a GPU without it), else None."""
+        if self.precision == "fp32":
+            return None
+        device = self.torch_device()
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError(
+                f"train.precision: bf16 is not supported by {torch.cuda.get_device_name(device)}"
+                " (it needs compute capability 8.0 or later); use fp32"
+            )
+        return torch.bfloat16
 
     def torch_device(self) -> torch.device:
         """The device to train on: `auto` is CUDA when present, else the CPU; a CUDA (or

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..nn.precision import lower_precision
 from .checkpoint import CheckpointError, load_weights, save_weights
 from .compiled import CompiledLoss, Probe, worth_compiling
 from .config import TrainConfig
@@ -92,6 +93,9 @@ def fit(
     elif config.compile is True:
         progress.compile_decided, progress.compiled = True, True
     step_loss = CompiledLoss(loss, log) if progress.compiled else loss
+    low = config.low_precision()
+    if low is not None and config.torch_device().type == "cpu" and not cpu_has_bf16():
+        log("train.precision bf16: this CPU has no bfloat16 instructions, so it is emulated")
     probe = Probe()
     metrics = (
         MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric, log)
@@ -111,7 +115,8 @@ def fit(
                     param_group["lr"] = lr
                 batch = shard(draw(batches, progress.step), group)
                 timed = time.perf_counter()
-                value = _update(model, optimizer, step_loss, batch, config, group)
+                with lower_precision(low):
+                    value = _update(model, optimizer, step_loss, batch, config, group)
                 if not progress.compile_decided:  # auto: time eager steps, then decide
                     per_step = probe.record(time.perf_counter() - timed)
                     if per_step is not None:
@@ -168,6 +173,15 @@ class _NoMetrics:
 
     def close(self) -> None:
         pass
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (Linux: avx512_bf16 or AMX flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _check_best(run_dir: Path, progress: Progress, log: Callable[[str], None]) -> None:

@@ -88,6 +88,7 @@ def train(
             config = _with_data(config, data, run_dir / DATA_FILE)
         config = _recorded(config) if not resume else config
         experiment = build(config)  # every error about the config is raised before writing
+        config.train.low_precision()  # a GPU without bfloat16, too
     except BaseException:
         if data is not None:
             (run_dir / DATA_FILE).unlink(missing_ok=True)

@@ -1,0 +1,55 @@
+"""Lower precision for the conditioner networks only (`train.precision: bf16`).
+
+Inside `lower_precision(torch.bfloat16)`, the networks that compute a transform's
+parameters (MLP, MADE, the coupling ResNets) run under torch.autocast, and their outputs
+are cast back to the input's dtype; everything else (the transforms' own arithmetic, LU
+and 1x1-convolution matrices, splines, log-determinants, base densities, the residual and
+continuous flows' Lipschitz and ODE networks, which *are* the transform) stays in float32.
+A coupling or autoregressive transform is exactly invertible for any parameters its
+conditioner outputs, so sampling still inverts log_prob to float32 accuracy, and the
+log-det is a float32 function of those parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import torch
+from torch import Tensor
+
+_LOWER: ContextVar[torch.dtype | None] = ContextVar("lower_precision", default=None)
+
+
+@contextlib.contextmanager
+def lower_precision(dtype: torch.dtype | None) -> Iterator[None]:
+    """Conditioners run in `dtype` (bfloat16) inside; None leaves everything as it is."""
+    token = _LOWER.set(dtype)
+    try:
+        yield
+    finally:
+        _LOWER.reset(token)
+
+
+def lowered() -> bool:
+    """Whether conditioners run in lower precision here."""
+    return _LOWER.get() is not None
+
+
+def conditioner(forward: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Decorates a conditioner network's forward(self, x, ...): under lower_precision it
+    runs in autocast and returns x's dtype."""
+
+    @functools.wraps(forward)
+    def wrapped(self: Any, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        dtype = _LOWER.get()
+        if dtype is None:
+            return forward(self, x, *args, **kwargs)
+        with torch.autocast(x.device.type, dtype=dtype):
+            out = forward(self, x, *args, **kwargs)
+        return out.to(x.dtype)
+
+    return wrapped
