@@ -64,8 +64,18 @@ def step_fn(case: Case, model: Model) -> Callable[[], None] | None:
     return step
 
 
+DEVICE = torch.device("cpu")
+
+
 def data(case: Case) -> torch.Tensor:
-    return torch.randn(case.batch, case.features, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(case.batch, case.features, generator=torch.Generator().manual_seed(1))
+    return x.to(DEVICE)
+
+
+def sync() -> None:
+    """Waits for the GPU's queued work, so a timing covers it."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def no_grad(fn: Callable[[], object]) -> Callable[[], None]:
@@ -89,7 +99,15 @@ def calls(case: Case, model: Model) -> dict[str, Callable[[], None] | None]:
 
 
 def peak_memory(fn: Callable[[], None]) -> float:
-    """MiB in use at the peak of one call, above what was allocated when it started."""
+    """MiB in use at the peak of one call, above what was allocated when it started (on a
+    GPU, from torch.cuda's peak statistics)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
@@ -106,6 +124,8 @@ def time_case(case: Case, rounds: int, budget: float) -> dict[str, dict]:
     torch._dynamo.reset()
     torch.manual_seed(0)
     models = {lib: build(case.features) for lib, build in case.builders.items()}
+    for m in models.values():
+        m.module.to(DEVICE)
     fns = {lib: calls(case, m) for lib, m in models.items()}
     out: dict[str, dict] = {}
     for lib, m in models.items():
@@ -120,9 +140,11 @@ def time_case(case: Case, rounds: int, budget: float) -> dict[str, dict]:
         for lib, fn in runners.items():  # warm-up, and calls per timing so each lasts ~budget
             start = time.perf_counter()
             fn()
+            sync()
             out[lib].setdefault("first_call_s", {})[metric] = time.perf_counter() - start
             start = time.perf_counter()
             fn()
+            sync()
             reps[lib] = max(1, round(budget / (time.perf_counter() - start)))
         times: dict[str, list[float]] = {lib: [] for lib in runners}
         order = list(runners)
@@ -131,6 +153,7 @@ def time_case(case: Case, rounds: int, budget: float) -> dict[str, dict]:
                 start = time.perf_counter()
                 for _ in range(reps[lib]):
                     runners[lib]()
+                sync()
                 times[lib].append((time.perf_counter() - start) / reps[lib])
         for lib, ts in times.items():
             q1, med, q3 = statistics.quantiles(ts, n=4) if len(ts) > 1 else (ts[0],) * 3
@@ -215,10 +238,16 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=0.05, help="seconds per timing")
     parser.add_argument("--cases", nargs="*", help="case names to run (default: all)")
     parser.add_argument("--name", default="speed", help="results file name")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--peers-compiled", action="store_true", help="also time each peer under torch.compile"
+    )
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
     results, checks, cells = {}, [], []
-    for case in cases():
+    for case in cases(args.peers_compiled):
         if args.cases and case.name not in args.cases:
             continue
         print(case.name)
@@ -235,19 +264,20 @@ def main() -> None:
     settings = {"rounds": args.rounds, "budget_s": args.budget, "targets": checks}
     save(args.name, settings, [{"case": k, **v} for k, v in results.items()], header, cells)
     lines = ["", "torch.compile (first call = compile; break-even = calls before it pays off):", ""]
-    lines += ["| case | metric | first call s | eager ms | compiled ms | break-even calls |"]
-    lines += ["|---|---|---|---|---|---|"]
+    lines += ["| case | library | metric | first call s | eager ms | compiled ms | break-even |"]
+    lines += ["|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        eager, comp = r["bijective"], r.get("bijective+compile", {})
-        for m in METRICS:
-            if m in comp and m in eager:
-                gain = eager[m]["median_ms"] - comp[m]["median_ms"]
-                first = comp["first_call_s"][m]
-                even = f"{1e3 * first / gain:,.0f}" if gain > 0 else "never"
-                lines.append(
-                    f"| {name} | {m} | {first:.1f} | {eager[m]['median_ms']:.2f} | "
-                    f"{comp[m]['median_ms']:.2f} | {even} |"
-                )
+        for lib in ("bijective", *PEERS):
+            eager, comp = r.get(lib, {}), r.get(f"{lib}+compile", {})
+            for m in METRICS:
+                if m in comp and m in eager:
+                    gain = eager[m]["median_ms"] - comp[m]["median_ms"]
+                    first = comp["first_call_s"][m]
+                    even = f"{1e3 * first / gain:,.0f}" if gain > 0 else "never"
+                    lines.append(
+                        f"| {name} | {lib} | {m} | {first:.1f} | {eager[m]['median_ms']:.2f} | "
+                        f"{comp[m]['median_ms']:.2f} | {even} |"
+                    )
     lines += ["", "| case | target | reached | asked | met |", "|---|---|---|---|---|"]
     lines += [
         f"| {c['case']} | {c['target']} | {c['ratio']:.2f} | {c['asked']:.2f} | "

@@ -28,6 +28,7 @@ from bijective.transforms import (
 )
 
 HIDDEN = 128
+PEERS = ("nflows", "zuko", "normflows")
 BINS = 8
 BOUND = 5.0
 # nflows' and normflows' spline MADE layer: one plain block of 2 x 128, linear tails.
@@ -372,9 +373,11 @@ def planar_floor(d: int) -> Model:
 SPLINE_PARAMS = 3 * BINS - 1
 
 
-def cases() -> list[Case]:
+def cases(peers_compiled: bool = False) -> list[Case]:
     """Issue 6's cases: (name, D, batch, ours, nflows, zuko, normflows, floor), None where
-    a library cannot build the architecture."""
+    a library cannot build the architecture; with `peers_compiled`, each peer also under
+    torch.compile (its log_prob and sample_and_log_prob, as ours), so the table states what
+    compilation gives every library."""
     full = lambda d: d  # noqa: E731
     half = lambda d: d // 2  # noqa: E731
     table = [
@@ -398,6 +401,8 @@ def cases() -> list[Case]:
     for name, d, batch, ours, nflows, zuko, normflows, floor_ in table:
         found = {"bijective": ours, "nflows": nflows, "zuko": zuko, "normflows": normflows}
         found |= {"bijective+compile": compiled(ours), "floor": floor_}
+        if peers_compiled:
+            found |= {f"{k}+compile": compiled(found[k]) for k in PEERS if found[k] is not None}
         builders = {k: v for k, v in found.items() if v is not None}
         out.append(Case(name, d, batch, builders, variational=name.startswith("Planar")))
     return out
