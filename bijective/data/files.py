@@ -122,9 +122,9 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     return np.array(body, dtype=str).reshape(len(body), len(names)), names
 
 
-def _png_directory(directory: Path) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+def _png_directory(directory: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Every *.png below `directory` as uint8 (N, C, H, W); labelled by subdirectory when
-    the images sit in subdirectories (the class names, sorted)."""
+    the images sit in subdirectories (classes in the sorted order of their names)."""
     image = require("PIL.Image", "pillow", "reading PNG images")
     files = sorted(directory.rglob("*.png"))
     if not files:
@@ -144,14 +144,14 @@ def _png_directory(directory: Path) -> tuple[np.ndarray, np.ndarray | None, list
     stack = stack[:, None] if stack.ndim == 3 else stack.transpose(0, 3, 1, 2)
     parents = [f.parent.relative_to(directory).as_posix() for f in files]
     if all(p == "." for p in parents):
-        return stack, None, []
+        return stack, None
     if any(p == "." for p in parents):
         raise ValueError(
             f"{directory}: images both at the top and in subdirectories; put every image in "
             "its class's subdirectory, or all at the top (unlabelled)"
         )
     names = sorted(set(parents))
-    return stack, np.array([names.index(p) for p in parents]), names
+    return stack, np.array([names.index(p) for p in parents])
 
 
 def _arrays(path: Path, where: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -192,8 +192,7 @@ def _parts(
     if path.is_dir():
         if columns is not None or label is not None:
             raise ValueError(f"{where}: a PNG directory takes no columns or label")
-        images, labels, _ = _png_directory(path)
-        return [(images, labels)]
+        return [_png_directory(path)]
     if path.suffix == ".csv":
         table, names = _read_csv(path)
         return [_table(lambda i: table[:, i], names, columns, label, where)]

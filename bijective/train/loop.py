@@ -88,10 +88,8 @@ def fit(
             _check_best(run_dir, progress, log)
     if not progress.threads:  # chosen once per run, so a resumed run reduces alike
         progress.threads = auto_threads(model) if config.threads == "auto" else config.threads
-    if config.compile is not True and config.compile != "auto":
-        progress.compile_decided, progress.compiled = True, False
-    elif config.compile is True:
-        progress.compile_decided, progress.compiled = True, True
+    if config.compile != "auto":  # true or false: the config decides
+        progress.compile_decided, progress.compiled = True, config.compile
     step_loss = CompiledLoss(loss, log) if progress.compiled else loss
     low = config.low_precision()
     if low is not None and config.torch_device().type == "cpu" and not cpu_has_bf16():
