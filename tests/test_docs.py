@@ -28,29 +28,27 @@ def test_the_tutorials_are_all_there() -> None:
     }
 
 
+def run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """A command in a fresh interpreter's environment plus `env`, output captured."""
+    done = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, **env}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_a_pages_code_runs_as_written(page: Path, tmp_path) -> None:
     code = "\n".join(re.findall(r"```python\n(.*?)```", page.read_text(), re.S))
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run([sys.executable, "-c", code], tmp_path, OMP_NUM_THREADS="1")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason="pip install -e .[docs]")
 def test_the_site_builds_strictly(tmp_path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    site = str(tmp_path / "site")
+    run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", site],
+        ROOT,
+        NO_MKDOCS_2_WARNING="1",
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "site" / "reference" / "flows" / "index.html").exists()

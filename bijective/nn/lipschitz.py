@@ -215,6 +215,15 @@ class _LipschitzChain(nn.Module):
     activations: nn.ModuleList
     context: nn.Module | None  # set by the subclass (a class default would shadow a module)
 
+    @staticmethod
+    def phis(where: str, activation: str, count: int) -> nn.ModuleList:
+        """`count` fresh 1-Lipschitz activations named by `activation`."""
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"{where}: expected activation in {sorted(ACTIVATIONS)}; got {activation!r}"
+            )
+        return nn.ModuleList(ACTIVATIONS[activation]() for _ in range(count))
+
     def weights(self) -> list[Tensor]:
         """The normalised weights (in training mode each call moves the power iteration)."""
         return [layer.normalised_weight() for layer in self.layers]
@@ -251,15 +260,11 @@ class LipschitzMLP(_LipschitzChain):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"LipschitzMLP: expected activation in {sorted(ACTIVATIONS)}; got {activation!r}"
-            )
+        self.activations = self.phis("LipschitzMLP", activation, len(hidden))
         sizes = [features, *hidden, features]
         self.layers = nn.ModuleList(
             SpectralLinear(a, b, coeff, iterations, generator) for a, b in itertools.pairwise(sizes)
         )
-        self.activations = nn.ModuleList(ACTIVATIONS[activation]() for _ in hidden)
         self.context = nn.Linear(context, sizes[1], bias=False) if context else None
 
 
@@ -276,11 +281,7 @@ class LipschitzConvNet(_LipschitzChain):
         activation: str = "lipswish",
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"LipschitzConvNet: expected activation in {sorted(ACTIVATIONS)}; "
-                f"got {activation!r}"
-            )
+        self.activations = self.phis("LipschitzConvNet", activation, 2)
         c, h, w = shape
         self.layers = nn.ModuleList(
             [
@@ -289,5 +290,4 @@ class LipschitzConvNet(_LipschitzChain):
                 SpectralConv2d((channels, h, w), c, 3, coeff),
             ]
         )
-        self.activations = nn.ModuleList(ACTIVATIONS[activation]() for _ in range(2))
         self.context = None

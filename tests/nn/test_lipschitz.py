@@ -99,3 +99,15 @@ def test_lipschitz_conv_net_is_a_contraction() -> None:
     with torch.no_grad():
         ratio = (net(x) - net(y)).flatten(1).norm(dim=1) / (x - y).flatten(1).norm(dim=1)
     assert float(ratio.max()) <= 0.9 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("build", "where"),
+    [
+        (lambda: bj.nn.LipschitzMLP(2, activation="relu"), "LipschitzMLP"),
+        (lambda: bj.nn.LipschitzConvNet((1, 4, 4), activation="relu"), "LipschitzConvNet"),
+    ],
+)
+def test_an_activation_that_is_not_1_lipschitz_is_refused(build, where) -> None:
+    with pytest.raises(ValueError, match=rf"{where}: expected activation in \['elu', 'lipswish'"):
+        build()
