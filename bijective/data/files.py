@@ -13,6 +13,7 @@ dequantizes; a PNG directory whose images sit in subdirectories is labelled by t
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -291,10 +292,20 @@ def _levels(images: list[np.ndarray], where: str) -> int:
 
 def fingerprint(path: str | Path) -> str:
     """The SHA-256 of a data file, or of a PNG directory's file names and contents: a run
-    records it, and reopening the run with other data is an error, not a silent change."""
-    path = Path(path).expanduser()
+    records it, and reopening the run with other data is an error, not a silent change.
+    Computed once per process for files of unchanged size and modification time (a run
+    records it and its loader checks it)."""
+    path = Path(path).expanduser().resolve()
+    files = sorted(path.rglob("*.png")) if path.is_dir() else [path]
+    stamps = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _sha256(path, stamps)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: Path, stamps: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    for file in sorted(path.rglob("*.png")) if path.is_dir() else [path]:
+    for name, _, _ in stamps:
+        file = Path(name)
         if path.is_dir():
             digest.update(file.relative_to(path).as_posix().encode())
         with open(file, "rb") as f:

@@ -52,11 +52,11 @@ def train(
 
     run_dir (default runs/NAME, as on the command line) must hold no run unless resuming,
     and must be empty or absent unless it is a run directory (`force` allows a non-empty
-    one). `data`: in-memory data (an array or
-    tensor, a pair (x, labels), a bijective Dataset, a torch Dataset) to fit instead of
-    config's data set; they are saved as run_dir/data.npz so that eval, sample and resume
-    work on the run, and `config` (a Config or a mapping) needs no data section, or one
-    with the options of data set `file` only (split fractions, label, standardise, ...).
+    one). `data`: in-memory data (an array or tensor, a pair (x, labels), a bijective
+    Dataset, a torch Dataset) to fit instead of config's data set; they are saved as
+    run_dir/data.npz so that eval, sample and resume work on the run, and `config` (a
+    Config or a mapping) needs no data section, or one with the options of data set
+    `file` only (split fractions, label, standardise, ...).
     A data file's absolute path and SHA-256 are recorded in the run's config.yaml.
 
     Launched by torchrun (several processes), the run is data-parallel
