@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -45,6 +46,9 @@ def increasing_root(
     return a
 
 
+STALLED = 10  # steps without a smaller largest change: the rounding floor
+
+
 class ConvergenceError(RuntimeError):
     """An iterative solve (a fixed-point inverse, an ODE) stopped before its tolerance."""
 
@@ -53,13 +57,19 @@ class ConvergenceError(RuntimeError):
 def fixed_point(
     step: Callable[[Tensor], Tensor], start: Tensor, rtol: float, max_iter: int, where: str
 ) -> Tensor:
-    """Iterates a <- step(a) from `start` until every change is at most rtol * (1 + |a|).
+    """Iterates a <- step(a) from `start` until every change is at most rtol * (1 + |a|),
+    or until the changes sit at the rounding floor of a's dtype.
 
-    Converges geometrically when `step` is a contraction (Banach). Raises ConvergenceError,
-    naming `where` and the largest remaining change, after `max_iter` steps or on a
-    non-finite value.
+    Converges geometrically when `step` is a contraction (Banach). In floating point the
+    iterates end in a ball of radius ~ (rounding error of `step`) / (1 - Lip), which can
+    exceed rtol (float32, terms larger than a): when the largest change has not fallen for
+    STALLED steps and is below sqrt(eps) * (1 + max|a|), the iteration can improve no
+    further and stops there. Raises ConvergenceError, naming `where` and the largest
+    remaining change, after `max_iter` steps or on a non-finite value.
     """
     a = start
+    floor = torch.finfo(start.dtype).eps ** 0.5 if start.is_floating_point() else 0.0
+    smallest, stalled = math.inf, 0
     for _ in range(max_iter):
         new = step(a)
         change = (new - a).abs()
@@ -68,6 +78,11 @@ def fixed_point(
             return a
         if not bool(torch.isfinite(change).all()):
             raise ConvergenceError(f"{where}: the fixed-point iteration reached non-finite values")
+        largest = float(change.max())
+        stalled = stalled + 1 if largest >= smallest else 0
+        smallest = min(smallest, largest)
+        if stalled >= STALLED and largest <= floor * (1 + float(a.abs().max())):
+            return a
     largest = float(change.max()) if change.numel() else 0.0
     raise ConvergenceError(
         f"{where}: the fixed-point iteration did not converge in {max_iter} iterations "

@@ -164,6 +164,19 @@ def test_a_fixed_point_inverse_that_does_not_converge_names_the_options() -> Non
         t.inverse(z)
 
 
+def test_a_fixed_point_iteration_stops_at_its_rounding_floor() -> None:
+    """A contraction evaluated with errors of 1e-5 cannot get closer than that: the
+    iteration stops there instead of failing for a tolerance it cannot reach, and an
+    iteration that stalls far from a fixed point (not a contraction) still fails."""
+    g = torch.Generator().manual_seed(0)
+    z = 3 * torch.randn(64, 2, generator=g)
+    noisy = lambda a: 0.5 * a + z + 1e-5 * torch.randn(a.shape, generator=g)  # noqa: E731
+    a = bj.transforms.roots.fixed_point(noisy, torch.zeros_like(z), 1e-9, 1000, "noisy")
+    assert (a - 2 * z).abs().max() < 1e-4
+    with pytest.raises(bj.ConvergenceError, match="flip: .*did not converge"):
+        bj.transforms.roots.fixed_point(lambda a: 1 - a, torch.zeros_like(z), 1e-6, 1000, "flip")
+
+
 def test_empty_batch() -> None:
     t = block()
     for fn in (t, t.inverse):
