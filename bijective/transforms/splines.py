@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .spline_forward import SplineForward
+
 
 class SplineTransformer:
     """Monotone rational-quadratic spline (Durkan et al. 2019, Neural Spline Flows,
@@ -46,61 +48,62 @@ class SplineTransformer:
         self._shift = math.log(math.expm1(1 - min_derivative))
         self.params = 3 * bins - 1
 
-    def _knots(self, raw: Tensor, minimum: float) -> Tensor:
-        sizes = torch.softmax(raw, dim=-1) * (1 - minimum * self.bins) + minimum
-        cumulative = torch.cumsum(sizes, dim=-1)[..., :-1]
+    def _knots(self, raw: Tensor, minimum: float) -> tuple[Tensor, Tensor]:
+        """Knots (*, K + 1) from -bound to bound and the softmax p (*, K) of the raw sizes:
+        bin k spans (p_k (1 - K minimum) + minimum) of the interval."""
+        # softmax by hand: torch's kernel is slow along a short last dimension. Softmax is
+        # shift-invariant, so the subtracted maximum needs no gradient.
+        e = (raw - raw.detach().amax(-1, keepdim=True)).exp()
+        p = e / e.sum(-1, keepdim=True)
+        cumulative = torch.cumsum(p * (1 - minimum * self.bins) + minimum, dim=-1)[..., :-1]
         # The ends are exactly 0 and 1 (not a rounded cumulative sum), then scaled to the box.
         ends = cumulative.new_tensor([0.0, 1.0]).expand(*cumulative.shape[:-1], 2)
         knots = torch.cat([ends[..., :1], cumulative, ends[..., 1:]], -1)
-        return knots * (2 * self.bound) - self.bound
+        return knots * (2 * self.bound) - self.bound, p
 
-    def _spline(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The knots xs and ys (*, K + 1) and the knot derivatives d (*, K + 1)."""
+    def _spline(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """The knots xs and ys (*, K + 1), the knot derivatives d (*, K + 1), and the
+        softmax weights of the widths and heights (*, K)."""
         k = self.bins
         # split (not slicing: its backward needs no zero-filled buffers), each part made
         # contiguous so the element-wise kernels below run vectorised.
         widths, heights, slopes = (p.contiguous() for p in params.split([k, k, k - 1], -1))
-        xs = self._knots(widths, self.min_bin_width)
-        ys = self._knots(heights, self.min_bin_height)
+        xs, p_widths = self._knots(widths, self.min_bin_width)
+        ys, p_heights = self._knots(heights, self.min_bin_height)
         inner = F.softplus(slopes + self._shift) + self.min_derivative
         ones = inner.new_ones(()).expand(*inner.shape[:-1], 1)
-        return xs, ys, torch.cat([ones, inner, ones], -1)
+        return xs, ys, torch.cat([ones, inner, ones], -1), p_widths, p_heights
 
-    def _bin_parameters(self, v: Tensor, params: Tensor, by_output: bool) -> list[Tensor]:
-        """The bin holding each v (an x, or a y by_output): its left knot x_k, width w,
-        bottom y_k, height h and end derivatives d0, d1, each shaped like v."""
-        xs, ys, d = self._spline(params)
+    def _bin_parameters(
+        self, v: Tensor, xs: Tensor, ys: Tensor, d: Tensor, by_output: bool
+    ) -> tuple[Tensor, list[Tensor]]:
+        """The bin k of each v (an x, or a y by_output) as indices (*, 2) of its two ends,
+        and its left knot x_k, width w, bottom y_k, height h and end derivatives d0, d1,
+        each shaped like v."""
         knots = ys if by_output else xs
         index = (v[..., None] >= knots[..., 1:-1]).sum(-1, keepdim=True)
-        index = torch.cat([index, index + 1], -1)  # the bin's two ends
-        (x_k, x_k1), (y_k, y_k1), (d0, d1) = (t.gather(-1, index).unbind(-1) for t in (xs, ys, d))
-        return [x_k, x_k1 - x_k, y_k, y_k1 - y_k, d0, d1]
+        index = torch.cat([index, index + 1], -1)
+        # One gather for the three tables.
+        ends = torch.stack([xs, ys, d], -2).gather(-1, index[..., None, :].expand(*v.shape, 3, 2))
+        (x_k, x_k1), (y_k, y_k1), (d0, d1) = (e.unbind(-1) for e in ends.unbind(-2))
+        return index, [x_k, x_k1 - x_k, y_k, y_k1 - y_k, d0, d1]
 
     @staticmethod
-    def _log_slope(
-        s: Tensor, d0: Tensor, d1: Tensor, xi: Tensor, t: Tensor, denominator: Tensor
-    ) -> Tensor:
-        # log dy/dx in a bin of mean slope s with end derivatives d0, d1, at position xi,
-        # given t = xi (1 - xi) and the rational function's denominator.
-        numerator = s * s * (d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2)
-        return numerator.log() - 2 * denominator.log()
+    def _slope_factor(s: Tensor, d0: Tensor, d1: Tensor, xi: Tensor, t: Tensor) -> Tensor:
+        """q = d1 xi^2 + 2 s t + d0 (1 - xi)^2, with t = xi (1 - xi): in a bin of mean slope
+        s and end derivatives d0, d1, dy/dx = s^2 q / denominator^2."""
+        return d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2
 
     def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        inside = (x >= -self.bound) & (x <= self.bound)
-        xc = x.clamp(-self.bound, self.bound)
-        x_k, w, y_k, h, d0, d1 = self._bin_parameters(xc, params, by_output=False)
-        s = h / w
-        xi = ((xc - x_k) / w).clamp(0, 1)
-        t = xi * (1 - xi)
-        denominator = s + (d0 + d1 - 2 * s) * t
-        y = y_k + h * (s * xi * xi + d0 * t) / denominator
-        log_slope = self._log_slope(s, d0, d1, xi, t, denominator)
-        return torch.where(inside, y, x), torch.where(inside, log_slope, 0.0)
+        """y and log dy/dx (both shaped like x (*)) from params (*, 3K - 1), in one autograd
+        node with a hand-derived backward (bijective.transforms.spline_forward)."""
+        return SplineForward.apply(x, params.expand(*x.shape, self.params), self)
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         inside = (y >= -self.bound) & (y <= self.bound)
         yc = y.clamp(-self.bound, self.bound)
-        x_k, w, y_k, h, d0, d1 = self._bin_parameters(yc, params, by_output=True)
+        xs, ys, d, _, _ = self._spline(params)
+        _, (x_k, w, y_k, h, d0, d1) = self._bin_parameters(yc, xs, ys, d, by_output=True)
         s = h / w
         dy = yc - y_k
         curvature = d0 + d1 - 2 * s
@@ -117,5 +120,6 @@ class SplineTransformer:
             (-b + root) / torch.where(positive, torch.ones_like(a), 2 * a),
         ).clamp(0, 1)
         t = xi * (1 - xi)
-        log_slope = self._log_slope(s, d0, d1, xi, t, s + curvature * t)
+        q = self._slope_factor(s, d0, d1, xi, t)
+        log_slope = (s * s * q).log() - 2 * (s + curvature * t).log()
         return torch.where(inside, x_k + xi * w, y), torch.where(inside, -log_slope, 0.0)
