@@ -12,9 +12,12 @@ bijective trains with `bijective train`'s machinery and defaults (bijective.trai
 demo's configs for these two tasks, train.threads auto); each peer with the loop its
 documentation shows (Adam at lr 1e-3, constant, -log_prob(x).mean(), torch's default
 threads) on the same architecture (speed_models.py's builders), the same data splits and
-batch size, in the same process, one run at a time. Every `--every` steps the test metric
+batch size, in the same process, one run at a time. Rows NAME+schedule (zuko by default,
+`--schedule`) train a peer by the same loop at bijective's learning-rate schedule for the
+task: they show how much of the lead the schedule alone gives. Every `--every` steps the test metric
 is computed (its time is not counted); a run stops when it meets the target or after
 `--cap` seconds of training (then "not reached", with the best value seen). Three seeds.
+torch's one-time lazy imports are paid before the first clock starts.
 
     pip install -e .[bench] && python benchmarks/time_to_quality.py [--seeds 0 1 2]
 """
@@ -36,7 +39,7 @@ from report import save
 import bijective as bj
 from bijective.cli import DEMO
 from bijective.train.config import parse_config
-from bijective.train.loop import fit
+from bijective.train.loop import fit, learning_rate
 
 LOGIT = 0.05
 TASKS = {
@@ -131,7 +134,11 @@ def _prefix(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def peer(task: str, name: str, seed: int, every: int, clock: Clock, device: str = "cpu") -> None:
+    """`name` a peer's, trained by its documented loop; "NAME+schedule": the same loop at
+    bijective's learning-rate schedule for the task (warm-up, rate, cosine horizon)."""
+    name, _, schedule = name.partition("+")
     spec, raw = TASKS[task], DEMO[task]
+    rates = parse_config({"name": task, **raw}).train
     data = bj.data.load(
         raw["data"]["name"], **{k: v for k, v in raw["data"].items() if k not in ("name", "logit")}
     )
@@ -167,12 +174,20 @@ def peer(task: str, name: str, seed: int, every: int, clock: Clock, device: str 
         if levels is not None:
             noise = g if x.device.type == "cpu" else None  # a CPU generator draws on the CPU
             x = _prefix(bj.data.dequantize(x, levels, noise))[0]
+        if schedule:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(rates, step)
         loss = -model.log_prob(x).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if step % every == 0:
             clock.check(test_metric, step)
+
+
+def libraries(task: str, schedule: list[str]) -> list[str]:
+    peers = list(TASKS[task]["peers"])
+    return ["bijective", *peers, *(f"{name}+schedule" for name in peers if name in schedule)]
 
 
 def main() -> None:
@@ -182,14 +197,23 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--schedule",
+        nargs="*",
+        default=["zuko"],
+        help="peers also trained at bijective's learning-rate schedule (rows NAME+schedule)",
+    )
+    parser.add_argument(
         "--cap", type=float, nargs=2, default=[45.0, 90.0], metavar=("MOONS", "DIGITS")
     )
     args = parser.parse_args()
     caps = dict(zip(TASKS, args.cap, strict=True))
+    # torch's one-time costs before any clock: the first optimizer a process builds imports
+    # torch._dynamo (0.7 s here), which the first run timed would otherwise pay for all.
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
     rows = []
     for task in args.tasks:
         spec = TASKS[task]
-        for library in ("bijective", *spec["peers"]):
+        for library in libraries(task, args.schedule):
             for seed in args.seeds:
                 torch.set_num_threads(2)  # torch's default here; bijective's fit picks its own
                 clock = Clock(spec["target"], caps[task])
@@ -217,7 +241,7 @@ def main() -> None:
         mine_median = statistics.median(
             r["seconds"] if r["seconds"] is not None else math.inf for r in mine
         )
-        for library in ("bijective", *TASKS[task]["peers"]):
+        for library in libraries(task, args.schedule):
             runs = [r for r in rows if r["task"] == task and r["library"] == library]
             times = [r["seconds"] if r["seconds"] is not None else math.inf for r in runs]
             median = statistics.median(times)

