@@ -170,12 +170,12 @@ class TrainConfig(Strict):
     data use `importance_samples` draws per example. `device`: cpu, cuda, cuda:N or auto
     (CUDA when present). `threads`: torch's CPU threads while training; `auto` is 1 for
     models of vectors and, for image models, the cores other work is not using (see
-    bijective.train.threads). `compile`: the training loss through torch.compile; `auto`
-    compiles when the steps left would take eager code over 90 s (see
-    bijective.train.compiled), and a compilation that fails falls back to eager code with
-    one warning. `precision: bf16` runs the conditioner networks of the training loss in
-    bfloat16 (bijective.nn.precision: transforms, inverses and log-dets stay float32;
-    validation and results are float32)."""
+    bijective.train.threads). `compile`: the training loss, and a density model's
+    evaluation, through torch.compile; `auto` compiles each when the steps (evaluations)
+    left would take eager code over 90 s (see bijective.train.compiled), and a
+    compilation that fails falls back to eager code with one warning. `precision: bf16`
+    runs the conditioner networks of the training loss in bfloat16 (bijective.nn.precision:
+    transforms, inverses and log-dets stay float32; validation and results are float32)."""
 
     steps: PositiveInt = 2000
     batch: PositiveInt = 512

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ..nn.precision import lower_precision
 from .checkpoint import CheckpointError, load_weights, save_weights
-from .compiled import CompiledLoss, Probe, worth_compiling
+from .compiled import Compiled, Probe, worth_compiling
 from .config import TrainConfig
 from .distributed import SINGLE, Group, agree, average, average_gradients, shard
 from .metrics import METRICS, MetricsLog
@@ -71,12 +71,15 @@ def fit(
     log: Callable[[str], None] = print,
     metric: str = "val_nll",
     group: Group = SINGLE,
+    compile_evaluation: Callable[[Callable[[str], None]], None] | None = None,
 ) -> Progress:
     """Trains `model` in place and leaves it holding the best validated weights, which
     are also in run_dir/best.safetensors. With `resume`, continues from run_dir/checkpoint.
     `metric` names what `validate` returns (a key of metrics.METRICS), lower is better.
     `group`: this process's place in a data-parallel run (bijective.train.distributed):
-    each process trains on its shard of every batch, and rank 0 alone writes."""
+    each process trains on its shard of every batch, and rank 0 alone writes.
+    `compile_evaluation(log)`, where given, switches what `validate` runs to torch.compile
+    (train.compile; `auto` decides after timing the first validation)."""
     label = METRICS[metric].removeprefix("validation ")
     optimizer = make_optimizer(model, config)
     batches = torch.Generator().manual_seed(config.seed)
@@ -90,7 +93,12 @@ def fit(
         progress.threads = auto_threads(model) if config.threads == "auto" else config.threads
     if config.compile != "auto":  # true or false: the config decides
         progress.compile_decided, progress.compiled = True, config.compile
-    step_loss = CompiledLoss(loss, log) if progress.compiled else loss
+        progress.eval_compile_decided, progress.eval_compiled = True, config.compile
+    if compile_evaluation is None:  # this kind's evaluation stays eager
+        progress.eval_compile_decided, progress.eval_compiled = True, False
+    elif progress.eval_compiled:
+        compile_evaluation(log)
+    step_loss = Compiled(loss, log, "training") if progress.compiled else loss
     low = config.low_precision()
     if low is not None and config.torch_device().type == "cpu" and not cpu_has_bf16():
         log("train.precision bf16: this CPU has no bfloat16 instructions, so it is emulated")
@@ -133,7 +141,13 @@ def fit(
                     progress.in_a_row = 0
                 val = None
                 if progress.step % config.eval_every == 0 or progress.step == config.steps:
+                    timed = time.perf_counter()
                     val = _evaluate(model, validate, progress, config, run_dir, group.writer)
+                    if not progress.eval_compile_decided and compile_evaluation is not None:
+                        seconds = time.perf_counter() - timed
+                        _auto_compile_evaluation(seconds, progress, config, group, log)
+                        if progress.eval_compiled:
+                            compile_evaluation(log)
                     if bar.disable:  # not a terminal: plain lines
                         shown = "skipped" if value is None else f"{value:.4f}"
                         log(f"step {progress.step}: train loss {shown}, val {label} {val:.4f}")
@@ -214,7 +228,24 @@ def _auto_compile(
     if not progress.compiled:
         return loss
     log(f"train.compile auto: compiling the loss ({left:.0f} s of eager steps left)")
-    return CompiledLoss(loss, log)
+    return Compiled(loss, log, "training")
+
+
+def _auto_compile_evaluation(
+    seconds: float,
+    progress: Progress,
+    config: TrainConfig,
+    group: Group,
+    log: Callable[[str], None],
+) -> None:
+    """train.compile auto's decision for the evaluation, from the first validation's eager
+    seconds (rank 0's): the validations left and the final validation and test passes."""
+    evaluations = (config.steps - progress.step) // config.eval_every + 2
+    progress.eval_compiled = agree(worth_compiling(seconds, evaluations), group)
+    progress.eval_compile_decided = True
+    if progress.eval_compiled:
+        left = seconds * evaluations
+        log(f"train.compile auto: compiling the evaluation ({left:.0f} s of eager evaluation left)")
 
 
 def _update(

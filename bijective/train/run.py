@@ -110,6 +110,7 @@ def train(
         log=log,
         metric=experiment.metric,
         group=group,
+        compile_evaluation=experiment.compile_evaluation,
     )
     leave(group)
     if not group.writer:

@@ -38,6 +38,8 @@ class Progress:
     threads: int = 0  # CPU threads the run trains with (0: not chosen yet)
     compile_decided: bool = False  # train.compile's choice is made (and kept on resume)
     compiled: bool = False  # the loss runs through torch.compile
+    eval_compile_decided: bool = False  # the same, for the evaluation
+    eval_compiled: bool = False
 
 
 def _rng_tensors(batches: torch.Generator) -> dict[str, Tensor]:

@@ -66,10 +66,13 @@ class Kind:
 
 
 class Run:
-    """Mixed into the kinds' experiment dataclasses (they define `config` and `model`)."""
+    """Mixed into the kinds' experiment dataclasses (they define `config` and `model`).
+    A kind whose evaluation can run through torch.compile defines
+    `compile_evaluation(log)` (train.compile); the others keep it eager."""
 
     config: Config
     model: nn.Module
+    compile_evaluation: Callable[[Callable[[str], None]], None] | None = None
 
     @property
     def device(self) -> torch.device:
