@@ -205,7 +205,7 @@ def cell(result: dict, metric: str, batch: int) -> str:
     return f"{m['median_ms']:.2f} ({m['q1_ms']:.2f}-{m['q3_ms']:.2f}); {rate:,.0f}k/s"
 
 
-def plot(results: dict[str, dict]) -> None:
+def plot(results: dict[str, dict], name: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,7 +228,7 @@ def plot(results: dict[str, dict]) -> None:
         ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
     axes[0].legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "speed.png", dpi=110)
+    fig.savefig(RESULTS / f"{name}.png", dpi=110)
 
 
 def main() -> None:
@@ -287,7 +287,7 @@ def main() -> None:
     with open(RESULTS / f"{args.name}.md", "a") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(results)
+    plot(results, args.name)
 
 
 if __name__ == "__main__":
