@@ -25,8 +25,11 @@ def set_validation(enabled: bool) -> None:
 
 
 def validation_enabled() -> bool:
-    """Whether public entry points validate their input."""
-    return _enabled
+    """Whether public entry points validate their input: on unless turned off, and never
+    inside code that torch.compile traces (a check reads tensor values, which would cut
+    the graph in two around a Python round trip; train.compile's loss and evaluation see
+    data checked when the data set was loaded)."""
+    return _enabled and not torch.compiler.is_compiling()
 
 
 def as_shape(shape: int | Sequence[int]) -> Shape:

@@ -15,28 +15,31 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from typing import Any
 
 import torch
 from torch import Tensor
 
-_LOWER: ContextVar[torch.dtype | None] = ContextVar("lower_precision", default=None)
+# The dtype conditioners run in, or None. A module global, not a ContextVar: torch.compile
+# reads a global as a guarded constant, while ContextVar.get breaks the graph at every
+# conditioner (tests/train/test_compile.py checks that a compiled loss is one graph).
+_lower: torch.dtype | None = None
 
 
 @contextlib.contextmanager
 def lower_precision(dtype: torch.dtype | None) -> Iterator[None]:
     """Conditioners run in `dtype` (bfloat16) inside; None leaves everything as it is."""
-    token = _LOWER.set(dtype)
+    global _lower
+    previous, _lower = _lower, dtype
     try:
         yield
     finally:
-        _LOWER.reset(token)
+        _lower = previous
 
 
 def lowered() -> bool:
     """Whether conditioners run in lower precision here."""
-    return _LOWER.get() is not None
+    return _lower is not None
 
 
 def conditioner(forward: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -45,7 +48,7 @@ def conditioner(forward: Callable[..., Tensor]) -> Callable[..., Tensor]:
 
     @functools.wraps(forward)
     def wrapped(self: Any, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        dtype = _LOWER.get()
+        dtype = _lower
         if dtype is None:
             return forward(self, x, *args, **kwargs)
         with torch.autocast(x.device.type, dtype=dtype):

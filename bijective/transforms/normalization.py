@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +48,13 @@ class ActNorm(_PerChannel):
         self.bias = nn.Parameter(torch.zeros(self.param_shape))
         self.log_scale = nn.Parameter(torch.zeros(self.param_shape))
         self.register_buffer("initialized", torch.tensor(False))
+        # The buffer, mirrored as a Python bool: forward reads this one, which
+        # torch.compile guards on, where reading the tensor would break the graph.
+        self._ready = False
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        self._ready = bool(self.initialized)
 
     @torch.no_grad()
     def _initialize(self, x: Tensor) -> None:
@@ -63,9 +71,10 @@ class ActNorm(_PerChannel):
         self.bias.copy_(-mean)
         self.log_scale.copy_(-(std + self.eps).log())
         self.initialized.fill_(True)
+        self._ready = True
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        if not self.initialized:
+        if not self._ready:
             self._initialize(x)
         return (x + self.bias) * self.log_scale.exp(), self._ladj(x, self.log_scale)
 

@@ -112,3 +112,19 @@ def test_a_compiled_evaluation_draws_the_eager_noise() -> None:
     experiment.compile_evaluation(lines.append)
     assert experiment.validate(experiment.model) == pytest.approx(eager, rel=1e-6)
     assert not lines  # no fallback
+
+
+def test_compiled_log_prob_and_loss_trace_as_one_graph() -> None:
+    """Input validation reads tensor values (NaN checks, the non-finite warning); inside
+    code torch.compile traces it is skipped, so nothing breaks the graph."""
+    x = torch.randn(16, 4)
+    for flow in (
+        bj.flows.MAF(4, transforms=2, hidden=[8]),
+        bj.flows.NSF(4, transforms=2, bins=4, hidden=[8]),  # the spline's autograd.Function
+        bj.flows.RealNVP(4, transforms=2, hidden=[8]),
+    ):
+        for fn in (flow.log_prob, lambda v, flow=flow: bj.objectives.nll(flow, v)):
+            explained = torch._dynamo.explain(fn)(x)
+            assert explained.graph_break_count == 0, type(flow).__name__
+        with pytest.raises(ValueError, match="NaN"):  # eager calls still validate
+            flow.log_prob(torch.full((2, 4), float("nan")))
