@@ -29,6 +29,11 @@ from bijective.transforms import (
 
 HIDDEN = 128
 PEERS = ("nflows", "zuko", "normflows")
+# Compiled peers that bring the process down (checked in separate processes, torch 2.13
+# CPU): zuko's RealNVP under torch.compile aborts with heap corruption ("double free or
+# corruption", "munmap_chunk(): invalid pointer") in its first training steps, at D=8 and
+# D=64. Those rows are left out of the table, and its notes say so.
+COMPILE_CRASHES = {("zuko", "RealNVP")}
 BINS = 8
 BOUND = 5.0
 # nflows' and normflows' spline MADE layer: one plain block of 2 x 128, linear tails.
@@ -402,7 +407,11 @@ def cases(peers_compiled: bool = False) -> list[Case]:
         found = {"bijective": ours, "nflows": nflows, "zuko": zuko, "normflows": normflows}
         found |= {"bijective+compile": compiled(ours), "floor": floor_}
         if peers_compiled:
-            found |= {f"{k}+compile": compiled(found[k]) for k in PEERS if found[k] is not None}
+            found |= {
+                f"{k}+compile": compiled(found[k])
+                for k in PEERS
+                if found[k] is not None and (k, name.split()[0]) not in COMPILE_CRASHES
+            }
         builders = {k: v for k, v in found.items() if v is not None}
         out.append(Case(name, d, batch, builders, variational=name.startswith("Planar")))
     return out
