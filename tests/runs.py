@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from bijective.train import loop
 
 
 def tiny(**sections: Any) -> dict[str, Any]:
@@ -15,3 +18,18 @@ def tiny(**sections: Any) -> dict[str, Any]:
     for key, value in sections.items():
         raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
     return raw
+
+
+def interrupt_during(monkeypatch: Any, step: int) -> Callable[[], None]:
+    """Training raises KeyboardInterrupt during its `step`-th update, as a kill would; the
+    returned function restores the real update (for the resume)."""
+    update, calls = loop._update, []
+
+    def interrupted(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return update(*args)
+
+    monkeypatch.setattr(loop, "_update", interrupted)
+    return lambda: monkeypatch.setattr(loop, "_update", update)

@@ -10,10 +10,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from runs import tiny
+from runs import interrupt_during, tiny
 
 import bijective as bj
-from bijective.train import compiled, loop
+from bijective.train import compiled
 
 TRAIN = {"steps": 30, "batch": 64, "eval_every": 10, "checkpoint_every": 10}
 MODEL = {"name": "maf", "transforms": 1, "hidden": [8]}
@@ -79,22 +79,14 @@ def test_a_resumed_run_keeps_both_decisions(tmp_path, monkeypatch) -> None:
     traced = []
     monkeypatch.setattr(torch, "compile", lambda fn, **_: traced.append(fn) or fn)  # a spy
     monkeypatch.setattr(compiled, "PAYS_AFTER", 0.0)
-    update, calls = loop._update, []
-
-    def interrupted(*args):
-        calls.append(1)
-        if len(calls) == 35:  # killed during step 35; the last checkpoint is step 30
-            raise KeyboardInterrupt
-        return update(*args)
-
-    monkeypatch.setattr(loop, "_update", interrupted)
+    restore = interrupt_during(monkeypatch, 35)  # the last checkpoint is step 30
     config = bj.train.parse_config(tiny(model=MODEL, train={**TRAIN, "steps": 50}))
     lines = []
     with pytest.raises(KeyboardInterrupt):
         bj.train.train(config, tmp_path / "cut", log=lines.append)
     assert sum("train.compile auto: compiling" in line for line in lines) == 2
     assert len(traced) == 2
-    monkeypatch.setattr(loop, "_update", update)
+    restore()
     traced.clear()
     lines.clear()
     bj.train.resume(tmp_path / "cut", log=lines.append)

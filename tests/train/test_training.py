@@ -7,11 +7,10 @@ import math
 
 import pytest
 import torch
-from runs import tiny
+from runs import interrupt_during, tiny
 
 import bijective as bj
 import bijective.train as T
-from bijective.train import loop
 from bijective.train.metrics import read_metrics
 
 
@@ -31,19 +30,11 @@ def test_resume_after_an_interruption_repeats_the_uninterrupted_losses(
     config = T.parse_config(raw)
     whole = T.train(config, tmp_path / "whole", log=lambda _: None)
 
-    update, calls = loop._update, []
-
-    def interrupted(*args):
-        calls.append(1)
-        if len(calls) == 25:  # killed during step 25; the last checkpoint is step 20
-            raise KeyboardInterrupt
-        return update(*args)
-
-    monkeypatch.setattr(loop, "_update", interrupted)
+    restore = interrupt_during(monkeypatch, 25)  # the last checkpoint is step 20
     with pytest.raises(KeyboardInterrupt):
         T.train(config, tmp_path / "cut", log=lambda _: None)
     assert len(losses(tmp_path / "cut")) == 24
-    monkeypatch.setattr(loop, "_update", update)
+    restore()
     resumed = T.resume(tmp_path / "cut", log=lambda _: None)
     assert losses(tmp_path / "cut") == losses(tmp_path / "whole")
     assert resumed["test_nll"] == whole["test_nll"] and resumed["best_step"] == whole["best_step"]
