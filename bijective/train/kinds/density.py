@@ -99,8 +99,8 @@ class DensityExperiment(Run):
 
     def nll(self, split: Split, seed: int, **extra: Any) -> float:
         """The mean -log p(x) of a split in nats, its random draws seeded."""
-        log_prob = self._log_prob if self._log_prob is not None and not extra else None
-        log_prob = log_prob or self.model.log_prob
+        compiled = self._log_prob is not None and not extra
+        log_prob = self._log_prob if compiled else self.model.log_prob
         score = lambda x, c: log_prob(x, c, **extra)  # noqa: E731
         x = self.split_inputs(split, seed)
         return self.mean_negative(score, seed, x, self.context(split.labels))
