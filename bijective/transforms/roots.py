@@ -69,21 +69,20 @@ def fixed_point(
     """
     a = start
     floor = torch.finfo(start.dtype).eps ** 0.5 if start.is_floating_point() else 0.0
-    smallest, stalled = math.inf, 0
+    largest, smallest, stalled = 0.0, math.inf, 0
     for _ in range(max_iter):
         new = step(a)
         change = (new - a).abs()
         a = new
         if bool((change <= rtol * (1 + a.abs())).all()):
             return a
-        if not bool(torch.isfinite(change).all()):
+        largest = float(change.max())  # NaN and infinity reach the maximum
+        if not math.isfinite(largest):
             raise ConvergenceError(f"{where}: the fixed-point iteration reached non-finite values")
-        largest = float(change.max())
         stalled = stalled + 1 if largest >= smallest else 0
         smallest = min(smallest, largest)
         if stalled >= STALLED and largest <= floor * (1 + float(a.abs().max())):
             return a
-    largest = float(change.max()) if change.numel() else 0.0
     raise ConvergenceError(
         f"{where}: the fixed-point iteration did not converge in {max_iter} iterations "
         f"(largest change {largest:.3g}, tolerance {rtol:.3g} relative)"
