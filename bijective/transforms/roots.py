@@ -74,11 +74,12 @@ def fixed_point(
         new = step(a)
         change = (new - a).abs()
         a = new
-        if bool((change <= rtol * (1 + a.abs())).all()):
-            return a
-        largest = float(change.max())  # NaN and infinity reach the maximum
+        largest = float(change.max()) if change.numel() else 0.0  # NaN, inf reach the max
+        # Before the tolerance test: an infinite a has an infinite tolerance too.
         if not math.isfinite(largest):
             raise ConvergenceError(f"{where}: the fixed-point iteration reached non-finite values")
+        if bool((change <= rtol * (1 + a.abs())).all()):
+            return a
         stalled = stalled + 1 if largest >= smallest else 0
         smallest = min(smallest, largest)
         if stalled >= STALLED and largest <= floor * (1 + float(a.abs().max())):

@@ -175,6 +175,9 @@ def test_a_fixed_point_iteration_stops_at_its_rounding_floor() -> None:
     assert (a - 2 * z).abs().max() < 1e-4
     with pytest.raises(bj.ConvergenceError, match="flip: .*did not converge"):
         bj.transforms.roots.fixed_point(lambda a: 1 - a, torch.zeros_like(z), 1e-6, 1000, "flip")
+    # An expanding map overflows: infinity is refused, not returned as converged.
+    with pytest.raises(bj.ConvergenceError, match="grow: .*non-finite"):
+        bj.transforms.roots.fixed_point(lambda a: 2 * a + 1, 0 * z, 1e-6, 1000, "grow")
 
 
 def test_empty_batch() -> None:
