@@ -25,12 +25,12 @@ from collections.abc import Callable
 os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
 
 import torch  # noqa: E402
+from compare import PEERS  # noqa: E402
 from report import RESULTS, save  # noqa: E402
 from speed_models import COMPILE_CRASHES, Case, Model, cases, energy  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 METRICS = ("train", "log_prob", "sample")
-PEERS = ("nflows", "zuko", "normflows")
 # metric -> required speed-up over the fastest peer; MAF D=64 sampling asks for 5x.
 TARGET = {"train": 1.5, "log_prob": 2.0, "sample": 2.0}
 FLOOR_TARGET = {"train": 1.5, "log_prob": 1.5}

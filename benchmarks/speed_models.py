@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from compare import PEERS
 from torch import Tensor, nn
 
 import bijective as bj
@@ -28,7 +29,7 @@ from bijective.transforms import (
 )
 
 HIDDEN = 128
-PEERS = ("nflows", "zuko", "normflows")
+DROPOUT = 0.0  # the MAF builders' conditioner dropout (zuko's MADE has none)
 # Compiled peers that bring the process down (checked in separate processes, torch 2.13
 # CPU): zuko's RealNVP under torch.compile aborts with heap corruption ("double free or
 # corruption", "munmap_chunk(): invalid pointer") in its first training steps, at D=8 and
@@ -122,7 +123,7 @@ def _interleave(layers: list, mix: Callable[[], object]) -> list:
 
 
 def maf_bj(d: int) -> Model:
-    return _bj(bj.flows.MAF(d, transforms=5, hidden=(HIDDEN, HIDDEN)))
+    return _bj(bj.flows.MAF(d, transforms=5, hidden=(HIDDEN, HIDDEN), dropout=DROPOUT))
 
 
 def maf_nflows(d: int) -> Model:
@@ -130,7 +131,11 @@ def maf_nflows(d: int) -> Model:
 
     layers = [
         MaskedAffineAutoregressiveTransform(
-            features=d, hidden_features=HIDDEN, num_blocks=1, use_residual_blocks=False
+            features=d,
+            hidden_features=HIDDEN,
+            num_blocks=1,
+            use_residual_blocks=False,
+            dropout_probability=DROPOUT,
         )
         for _ in range(5)
     ]
@@ -150,7 +155,9 @@ def maf_normflows(d: int) -> Model:
     # Reverse makes it a MAF (fast density), the architecture the other rows build.
     layers = [
         nf.flows.Reverse(
-            nf.flows.MaskedAffineAutoregressive(d, HIDDEN, num_blocks=1, use_residual_blocks=False)
+            nf.flows.MaskedAffineAutoregressive(
+                d, HIDDEN, num_blocks=1, use_residual_blocks=False, dropout_probability=DROPOUT
+            )
         )
         for _ in range(5)
     ]
@@ -376,6 +383,48 @@ def planar_floor(d: int) -> Model:
 
 
 SPLINE_PARAMS = 3 * BINS - 1
+
+
+# --- Each peer's model as its documentation builds it (the out-of-the-box tables) ----------
+# The task's depth and width (5 layers, HIDDEN), otherwise the library's own defaults:
+# nflows' and normflows' MADE layers keep their 2 residual blocks, zuko its plain MADE.
+
+
+def nsf_defaults_nflows(d: int) -> Model:
+    from nflows.transforms import (
+        MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
+        ReversePermutation,
+    )
+
+    layers = [
+        MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+            features=d, hidden_features=HIDDEN, num_bins=BINS, tails="linear", tail_bound=BOUND
+        )
+        for _ in range(5)
+    ]
+    return _nflows(_interleave(layers, lambda: ReversePermutation(d)), d)
+
+
+def nsf_defaults_normflows(d: int) -> Model:
+    import normflows as nf
+
+    # normflows' README: its autoregressive spline layer (2 residual blocks) + LU permutations.
+    layers = [nf.flows.AutoregressiveRationalQuadraticSpline(d, 2, HIDDEN) for _ in range(5)]
+    return _normflows(_interleave(layers, lambda: nf.flows.LULinearPermute(d)), d)
+
+
+def maf_defaults_nflows(d: int) -> Model:
+    from nflows.flows import MaskedAutoregressiveFlow
+
+    flow = MaskedAutoregressiveFlow(d, HIDDEN, num_layers=5, num_blocks_per_layer=2)
+    return Model(flow, flow.log_prob, flow.sample, flow.sample_and_log_prob)
+
+
+def maf_defaults_normflows(d: int) -> Model:
+    import normflows as nf
+
+    layers = [nf.flows.Reverse(nf.flows.MaskedAffineAutoregressive(d, HIDDEN)) for _ in range(5)]
+    return _normflows(_interleave(layers, lambda: nf.flows.Permute(d, mode="swap")), d)
 
 
 def cases(peers_compiled: bool = False) -> list[Case]:
