@@ -68,3 +68,16 @@ def ratio_cell(ours: list[float], peer: list[float]) -> str:
     """'1.23x (0.98-1.40), level': the peer's time over ours, its range and the verdict."""
     mid, low, high = ratio(ours, peer)
     return f"{mid:.2f}x ({low:.2f}-{high:.2f}), {verdict(low, high)}"
+
+
+def lower_cell(ours: list[float], peer: list[float]) -> str:
+    """For a value where lower is better (an NLL): the difference peer - ours of the
+    medians, and who is better only when the two ranges over seeds do not overlap."""
+    diff = statistics.median(peer) - statistics.median(ours)
+    if max(ours) < min(peer):
+        who = "bijective better"
+    elif max(peer) < min(ours):
+        who = "peer better"
+    else:
+        who = "level (ranges overlap)"
+    return f"{diff:+.3f}, {who}"

@@ -1,33 +1,44 @@
-"""Residual and continuous flows beside coupling and autoregressive flows, and beside the
-peers that have these families (normflows' Residual Flow, zuko's CNF), in one run.
+"""Residual and continuous flows beside the peers that have these families (normflows'
+Residual Flow, zuko's CNF) and beside coupling and autoregressive flows.
 
-Every model trains with Adam (lr 2e-3, batch 512, constant rate) in one loop for the same
-wall-clock budget, then is scored on the test split in eval mode: ours with the exact
-log-det (the full Jacobian of each residual block, the exact trace along the ODE),
-normflows' Residual Flow with its brute-force 2-D determinant (on digits its estimator with
-20 exact terms), zuko's CNF with its exact trace. Reported: test NLL (nats on the
-standardised 2-D sets; bits/dim on digits), steps done, seconds per training step,
-seconds to draw 1,000 samples, parameters.
+Every model trains with Adam (lr 2e-3, batch 512, constant rate) in one loop, then is
+scored on the test split in eval mode: ours with the exact log-det (the full Jacobian of
+each residual block, the exact trace along the ODE), normflows' Residual Flow with its
+brute-force 2-D determinant (on digits its estimator with 20 exact terms), zuko's CNF with
+its exact trace. normflows' Lipschitz constraint is enforced as its own example does, by
+`nf.utils.update_lipschitz(model, 50)` after every step, inside the timed loop.
 
-  table   the eight 2-D sets (20,000 train / 5,000 test, standardised), `--budget` s each
-  digits  sklearn's digits (uniformly dequantized once, standardised on train), `--budget` s
-          each, keeping the weights best on validation (1,222 training rows overfit fast)
-  steps   two moons at equal steps instead of equal time (`--steps`, our models only)
+Recipes:
+  equal     our FFJORD trains and evaluates with the exact trace at atol 1e-6, rtol 1e-5,
+            zuko's CNF's defaults (the same estimator and tolerances); our Residual Flow
+            and normflows' at the same blocks, widths and Lipschitz coefficient 0.97
+  defaults  each library's constructor defaults (our FFJORD: Hutchinson's estimator in
+            training, atol = rtol = 1e-5); it compares defaults
+
+Parts (every run its own process, `--seeds` seeds, 1 thread):
+  table   equal wall-clock budget (`--budget` s) on `--sets` (20,000 train / 5,000 test,
+          standardised): test NLL (nats), steps, ms per step
+  steps   two moons at equal steps (`--steps`), the peers included
+  digits  sklearn's digits (uniformly dequantized once, standardised on train), `--budget`
+          s each, keeping the weights best on validation
 
     pip install -e ".[bench]" && python benchmarks/residual.py table --budget 15
-    python benchmarks/residual.py digits --budget 45 && python benchmarks/residual.py steps
+    python benchmarks/residual.py steps --steps 300 && python benchmarks/residual.py digits
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
+import sys
 import time
 from collections.abc import Callable
 
 import torch
-from report import save
+from compare import in_process, lower_cell, require, spread
+from report import markdown, write
 from speed_models import Model, _bj, _normflows, _zuko
 
 import bijective as bj
@@ -35,6 +46,8 @@ import bijective as bj
 SETS = ("moons", "circles", "8gaussians", "checkerboard", "pinwheel", "2spirals", "rings")
 SETS += ("swissroll",)
 LR, BATCH = 2e-3, 512
+RECIPE = "equal"  # set by the worker: "equal" or "defaults"
+PAIRS = {"ResidualFlow": "normflows Residual", "FFJORD": "zuko CNF"}
 
 
 def resflow(d: int) -> Model:
@@ -43,7 +56,11 @@ def resflow(d: int) -> Model:
 
 
 def ffjord(d: int) -> Model:
-    return _bj(bj.flows.FFJORD(d, hidden=(64, 64, 64) if d == 2 else (128, 128, 128)))
+    hidden = (64, 64, 64) if d == 2 else (128, 128, 128)
+    if RECIPE == "defaults":
+        return _bj(bj.flows.FFJORD(d, hidden=hidden))
+    # zuko's CNF's estimator and tolerances: the exact trace, atol 1e-6, rtol 1e-5.
+    return _bj(bj.flows.FFJORD(d, hidden=hidden, trace="exact", atol=1e-6, rtol=1e-5))
 
 
 def maf(d: int) -> Model:
@@ -74,23 +91,34 @@ def cnf_zuko(d: int) -> Model:
     import zuko
 
     hidden = (64, 64, 64) if d == 2 else (128, 128, 128)
-    return _zuko(zuko.flows.CNF(d, hidden_features=hidden))
+    return _zuko(zuko.flows.CNF(d, hidden_features=hidden))  # exact trace, atol 1e-6, rtol 1e-5
 
 
 MODELS: dict[str, Callable[[int], Model]] = {
     "ResidualFlow": resflow,
+    "normflows Residual": resflow_normflows,
     "FFJORD": ffjord,
+    "zuko CNF": cnf_zuko,
     "MAF": maf,
     "NSF": nsf,
     "RealNVP": realnvp,
-    "normflows Residual": resflow_normflows,
-    "zuko CNF": cnf_zuko,
 }
 
 
+def after_step(name: str, model: Model) -> Callable[[], None]:
+    """What a model's documentation runs after each optimizer step (timed with it)."""
+    if name == "normflows Residual":
+        import normflows as nf
+
+        return lambda: nf.utils.update_lipschitz(model.module, 50)
+    return lambda: None
+
+
 def fit(
+    name: str,
     model: Model,
     train: torch.Tensor,
+    seed: int,
     budget: float | None = None,
     steps: int | None = None,
     val: torch.Tensor | None = None,
@@ -99,7 +127,8 @@ def fit(
     validation NLL is taken 10 times along the way (outside the clock) and the best
     weights are kept, as bj.train does."""
     optimizer = torch.optim.Adam(model.module.parameters(), LR)
-    g = torch.Generator().manual_seed(0)
+    constrain = after_step(name, model)
+    g = torch.Generator().manual_seed(seed)
     done, elapsed, skipped, checks = 0, 0.0, 0, 0
     best = (math.inf, 0, None)
     while True:
@@ -111,6 +140,7 @@ def fit(
         if torch.isfinite(loss):
             loss.backward()
             optimizer.step()
+            constrain()
         else:
             skipped += 1
         done += 1
@@ -153,100 +183,140 @@ def score(model: Model, test: torch.Tensor) -> dict:
     }
 
 
-def run(name: str, d: int, train: torch.Tensor, test: torch.Tensor, **budget: object) -> dict:
-    torch.manual_seed(0)
-    model = MODELS[name](d)
-    row = {"model": name, "parameters": sum(p.numel() for p in model.module.parameters())}
-    try:
-        row |= fit(model, train, **budget) | score(model, test)
-    except Exception as error:  # a row that fails says why; the table goes on
-        row["error"] = f"{type(error).__name__}: {str(error)[:120]}"
-    print(row, flush=True)
-    return row
-
-
-def cells(row: dict, metric: str = "test_nll") -> list[str]:
-    if "error" in row:
-        return [row["model"], str(row["parameters"]), row["error"], "", "", ""]
-    return [
-        row["model"],
-        f"{row['parameters']:,}",
-        f"{row[metric]:.3f}",
-        str(row["steps"]),
-        f"{1000 * row['seconds_per_step']:.1f}",
-        f"{row['sample_seconds']:.3f}",
-    ]
-
-
-HEADER = ["model", "parameters", "test NLL", "steps", "ms / step", "sample 1,000 (s)"]
-
-
-def table(budget: float) -> None:
-    rows = []
-    for data in SETS:
-        splits = bj.data.load(data)
-        for name in MODELS:
-            rows.append({"data": data} | run(name, 2, splits.train.x, splits.test.x, budget=budget))
-    save(
-        "residual",
-        {"budget_seconds": budget, "lr": LR, "batch": BATCH},
-        rows,
-        ["data", *HEADER],
-        [[r["data"], *cells(r)] for r in rows],
+def splits(data: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
+    """(train, test, val or None, offset): digits are dequantized once and standardised,
+    and offset turns their NLL into -log P of the integer pixels."""
+    if data != "digits":
+        loaded = bj.data.load(data)
+        return loaded.train.x, loaded.test.x, None, 0.0
+    loaded = bj.data.load("digits")
+    train, val, test = (
+        bj.data.dequantize(split.x, 17, torch.Generator().manual_seed(i))
+        for i, split in enumerate((loaded.train, loaded.val, loaded.test))
     )
-
-
-def digits(budget: float) -> None:
-    splits = bj.data.load("digits")
-    g = torch.Generator().manual_seed(0)
-    train = bj.data.dequantize(splits.train.x, 17, g)
-    val = bj.data.dequantize(splits.val.x, 17, torch.Generator().manual_seed(1))
-    test = bj.data.dequantize(splits.test.x, 17, torch.Generator().manual_seed(2))
     mean, std = train.mean(0), train.std(0) + 1e-3
     train, val, test = ((x - mean) / std for x in (train, val, test))
     # -log P(x) of the integers <= -log p(y) + 64 log 17, y = (x + u) / 17 = mean + std * s.
-    offset = std.log().sum().item() + 64 * math.log(17)
+    return train, test, val, std.log().sum().item() + 64 * math.log(17)
+
+
+def worker(
+    data: str, name: str, seed: int, recipe: str, budget: float | None, steps: int | None
+) -> dict:
+    """One row, trained and scored in this process at 1 thread."""
+    global RECIPE
+    RECIPE = recipe
+    torch.set_num_threads(1)
+    train, test, val, offset = splits(data)
+    torch.manual_seed(seed)
+    model = MODELS[name](train.shape[-1])
+    row = {"data": data, "model": name, "seed": seed, "recipe": recipe}
+    row["parameters"] = sum(p.numel() for p in model.module.parameters())
+    try:
+        row |= fit(name, model, train, seed, budget, steps, val) | score(model, test)
+        if data == "digits":
+            row["test_nll"] = bj.objectives.bits_per_dim(row["test_nll"] + offset, 64)
+    except Exception as error:  # a row that fails says why; the table goes on
+        row["error"] = f"{type(error).__name__}: {str(error)[:120]}"
+    return row
+
+
+def run_all(part: str, sets: list[str], names: list[str], args: argparse.Namespace) -> list[dict]:
     rows = []
-    for name in MODELS:
-        row = run(name, 64, train, test, budget=budget, val=val)
-        if "test_nll" in row:
-            row["test_bits_per_dim"] = bj.objectives.bits_per_dim(row["test_nll"] + offset, 64)
-        rows.append(row)
-    header = [*HEADER]
-    header[2] = "test bits/dim"
-    save(
-        "residual_digits",
-        {"budget_seconds": budget, "lr": LR, "batch": BATCH},
-        rows,
-        header,
-        [cells(r, "test_bits_per_dim") for r in rows],
-    )
+    limit = ["--budget", str(args.budget)] if part != "steps" else ["--steps", str(args.steps)]
+    for data in sets:
+        for name in names:
+            for seed in args.seeds:
+                worker_args = ["--worker", data, name, str(seed), args.recipe, *limit]
+                rows.append(in_process(__file__, part, *worker_args))
+                print(rows[-1], file=sys.stderr, flush=True)
+    return rows
 
 
-def steps(count: int) -> None:
-    splits = bj.data.load("moons")
-    rows = [
-        run(name, 2, splits.train.x, splits.test.x, steps=count)
-        for name in ("ResidualFlow", "FFJORD", "MAF", "NSF", "RealNVP")
-    ]
-    save(
-        "residual_steps", {"steps": count, "lr": LR, "batch": BATCH}, rows, HEADER, map(cells, rows)
-    )
+def cells(rows: list[dict], data: str, names: list[str], metric: str) -> list[list[str]]:
+    """One line per model: its parameters, the metric over seeds (median, min-max), steps,
+    ms per step, and against its peer (or, for a peer, against ours)."""
+    out = []
+    for name in names:
+        mine = [r for r in rows if r["data"] == data and r["model"] == name]
+        errors = [r["error"] for r in mine if "error" in r]
+        good = [r for r in mine if "error" not in r]
+        if not good:
+            out.append([data, name, f"{mine[0]['parameters']:,}", errors[0], "", "", ""])
+            continue
+        ours = next((o for o, p in PAIRS.items() if p == name), None)
+        versus = ""
+        if ours is not None:
+            theirs = [
+                r["test_nll"]
+                for r in rows
+                if r["data"] == data and r["model"] == ours and "error" not in r
+            ]
+            if theirs:
+                versus = f"vs {ours}: {lower_cell(theirs, [r['test_nll'] for r in good])}"
+        out.append(
+            [
+                data,
+                name,
+                f"{good[0]['parameters']:,}",
+                spread([r[metric] for r in good])
+                + (f"; {len(errors)} failed: {errors[0]}" if errors else ""),
+                spread([r["steps"] for r in good]),
+                spread([1e3 * r["seconds_per_step"] for r in good]),
+                versus,
+            ]
+        )
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("part", choices=["table", "digits", "steps"])
     parser.add_argument("--budget", type=float, default=15.0)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--recipe", choices=["equal", "defaults"], default="equal")
+    parser.add_argument("--sets", nargs="+", default=["moons", "8gaussians", "checkerboard"])
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--name", help="results file (default: residual[_PART][_defaults])")
+    parser.add_argument("--worker", nargs=4, metavar=("DATA", "MODEL", "SEED", "RECIPE"))
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    if args.part == "table":
-        table(args.budget)
-    elif args.part == "digits":
-        digits(args.budget)
-    else:
-        steps(args.steps)
+    require("normflows", "zuko")
+    if args.worker:
+        data, name, seed, recipe = args.worker
+        budget = None if args.part == "steps" else args.budget
+        steps = args.steps if args.part == "steps" else None
+        print(json.dumps(worker(data, name, int(seed), recipe, budget, steps)), flush=True)
+        return
+    sets = {"table": args.sets, "steps": ["moons"], "digits": ["digits"]}[args.part]
+    rows = run_all(args.part, sets, args.models, args)
+    metric = "test bits/dim" if args.part == "digits" else "test NLL (nats)"
+    header = [
+        "data",
+        "model",
+        "parameters",
+        f"{metric}, median (min-max)",
+        "steps",
+        "ms / step",
+        "against its peer (peer - ours)",
+    ]
+    body = [c for data in sets for c in cells(rows, data, args.models, "test_nll")]
+    limit = f"{args.steps} steps" if args.part == "steps" else f"{args.budget:g} s of training"
+    title = (
+        f"{args.recipe.capitalize()} recipe"
+        + (" (compares defaults)" if args.recipe == "defaults" else "")
+        + f": {limit} per run, {len(args.seeds)} seeds, each its own process, 1 thread"
+    )
+    name = args.name or "residual" + ("" if args.part == "table" else f"_{args.part}")
+    name += "_defaults" if args.recipe == "defaults" else ""
+    settings = {
+        "part": args.part,
+        "recipe": args.recipe,
+        "lr": LR,
+        "batch": BATCH,
+        "seeds": args.seeds,
+    }
+    write(name, settings | {"limit": limit}, rows, f"### {title}\n\n{markdown(header, body)}")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,33 @@
 """Speed against nflows, zuko and normflows, with a plain-PyTorch floor (speed_models.py).
 
-For every case, each library's model is built with the same architecture (parameter
-counts printed), then timed in one process, libraries alternating within every round
-after warm-up. Reported per call: the median over rounds and the interquartile range of
+Equal recipe: for every case, each library's model is built with the same architecture
+(parameter counts printed; a peer more than 5% off ours gets no verdict), then timed in
+one process at the same thread count (`--threads`, 1 by default: bijective's own choice for
+vector models), libraries alternating within every round after warm-up:
   train     one step: loss (NLL, or reverse KL for the variational case), backward, and
             torch.optim.Adam's step (the same optimizer, fused where torch offers it, for all);
   log_prob  log p(x) of a batch, no gradients;
   sample    a batch of samples, no gradients (the variational case: sample_and_log_prob);
 and the peak memory a training step allocates (torch's allocations, from the profiler).
-Targets (issue 6) are checked from the medians of this one run and written beside them.
+Out of the box ("(defaults)" cases): each library's documented model at the same depth and
+width, at its default thread count (bijective: 1 by `train.threads: auto`; the peers:
+torch's default, every core), so architectures differ: it compares defaults.
 
-    pip install -e .[bench] && python benchmarks/speed.py [--threads 2] [--rounds 9]
+The whole measurement runs `--repeats` times (3), each in its own process; a cell is the
+median over processes of each process's median per call, with the min-max. The verdicts
+compare bijective with the fastest peer: the ratio of times, its range over processes,
+and "level" where that range holds 1.0.
+
+    pip install -e .[bench] && python benchmarks/speed.py [--threads 1] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -25,15 +35,12 @@ from collections.abc import Callable
 os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
 
 import torch  # noqa: E402
-from compare import PEERS  # noqa: E402
-from report import RESULTS, save  # noqa: E402
+from compare import PEERS, in_process, ratio, ratio_cell, require, spread  # noqa: E402
+from report import RESULTS, markdown, write  # noqa: E402
 from speed_models import COMPILE_CRASHES, Case, Model, cases, energy  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 METRICS = ("train", "log_prob", "sample")
-# metric -> required speed-up over the fastest peer; MAF D=64 sampling asks for 5x.
-TARGET = {"train": 1.5, "log_prob": 2.0, "sample": 2.0}
-FLOOR_TARGET = {"train": 1.5, "log_prob": 1.5}
 
 
 def step_fn(case: Case, model: Model) -> Callable[[], None] | None:
@@ -118,7 +125,17 @@ def peak_memory(fn: Callable[[], None]) -> float:
     return peak / 2**20
 
 
-def time_case(case: Case, rounds: int, budget: float) -> dict[str, dict]:
+def pinned(fn: Callable[[], None], threads: int) -> Callable[[], None]:
+    """`fn` run at `threads` torch threads (libraries of one case may differ)."""
+
+    def run() -> None:
+        torch.set_num_threads(threads)
+        fn()
+
+    return run
+
+
+def time_case(case: Case, rounds: int, budget: float, threads: dict[str, int]) -> dict[str, dict]:
     # Every case compiles the same methods (Flow.log_prob ...): start each from nothing, so
     # no case runs into dynamo's recompile limit and silently falls back to eager.
     torch._dynamo.reset()
@@ -131,9 +148,11 @@ def time_case(case: Case, rounds: int, budget: float) -> dict[str, dict]:
     for lib, m in models.items():
         count = sum(p.numel() for p in m.module.parameters() if p.requires_grad)
         out[lib] = {"params": count}
-        print(f"  {lib:10s} {count:9,d} parameters")
+        print(f"  {lib:10s} {count:9,d} parameters", file=sys.stderr)
     for metric in METRICS:
-        runners = {lib: f[metric] for lib, f in fns.items() if f[metric] is not None}
+        runners = {
+            lib: pinned(f[metric], threads[lib]) for lib, f in fns.items() if f[metric] is not None
+        }
         if not runners:
             continue
         reps = {}
@@ -164,45 +183,44 @@ def time_case(case: Case, rounds: int, budget: float) -> dict[str, dict]:
     return out
 
 
-def targets(case: Case, result: dict[str, dict]) -> list[dict]:
-    """Each target of issue 6 for this case: the ratio reached, the ratio asked, met or not."""
-    checks = []
-    ours = result["bijective"]
-    for metric in METRICS:
-        if metric not in ours:
-            continue
-        peers = [result[p][metric]["median_ms"] for p in PEERS if metric in result.get(p, {})]
-        asked = 5.0 if (metric == "sample" and case.name == "MAF D=64") else TARGET[metric]
-        if peers:
-            ratio = min(peers) / ours[metric]["median_ms"]
-            checks.append(_check(case, f"{metric}: x faster than the fastest peer", ratio, asked))
-        if metric in FLOOR_TARGET and metric in result["floor"]:
-            ratio = result["floor"][metric]["median_ms"] / ours[metric]["median_ms"]
-            # within 1.5x of the floor <=> floor / ours >= 1 / 1.5
-            checks.append(_check(case, f"{metric}: floor / ours", ratio, 1 / FLOOR_TARGET[metric]))
-    peers = [result[p]["peak_mib"] for p in PEERS if "peak_mib" in result.get(p, {})]
-    if peers:
-        ratio = min(peers) / max(ours["peak_mib"], 1e-9)
-        checks.append(_check(case, "memory: lowest peer / ours", ratio, 1.0))
-    return checks
-
-
-def _check(case: Case, what: str, ratio: float, asked: float) -> dict:
-    return {
-        "case": case.name,
-        "target": what,
-        "ratio": ratio,
-        "asked": asked,
-        "met": ratio >= asked,
-    }
-
-
-def cell(result: dict, metric: str, batch: int) -> str:
-    if metric not in result:
-        return "n/a"
-    m = result[metric]
-    rate = batch / m["median_ms"]  # thousands per second
-    return f"{m['median_ms']:.2f} ({m['q1_ms']:.2f}-{m['q3_ms']:.2f}); {rate:,.0f}k/s"
+def verdicts(results: dict[str, dict], equal_size: bool = True) -> list[list[str]]:
+    """Per case and metric: bijective against the fastest peer (of equal size, unless
+    `equal_size` is False: the defaults compared): the ratio over processes, min-max,
+    verdict; and the floor's time over ours."""
+    out = []
+    for name, result in results.items():
+        ours = result["bijective"]
+        for metric in METRICS:
+            if metric not in ours:
+                continue
+            equal = {
+                p: r
+                for p, r in result.items()
+                if p in PEERS
+                and metric in r
+                and (not equal_size or abs(r["params"] / ours["params"] - 1) <= 0.05)
+            }
+            unequal = [p for p in PEERS if p in result and metric in result[p] and p not in equal]
+            note = (
+                f"; {', '.join(unequal)}: parameters differ by > 5%, no verdict" if unequal else ""
+            )
+            if not equal:
+                out.append([name, metric, "-", "no peer of equal size" + note, "-"])
+                continue
+            fastest = min(equal, key=lambda p: statistics.median(equal[p][metric]))
+            floor = ""
+            if metric in result.get("floor", {}):
+                floor = f"{ratio(ours[metric], result['floor'][metric])[0]:.2f}"
+            out.append(
+                [
+                    name,
+                    metric,
+                    fastest,
+                    ratio_cell(ours[metric], equal[fastest][metric]) + note,
+                    floor,
+                ]
+            )
+    return out
 
 
 def plot(results: dict[str, dict], name: str) -> None:
@@ -218,7 +236,7 @@ def plot(results: dict[str, dict], name: str) -> None:
     for ax, metric in zip(axes, METRICS, strict=True):
         for i, lib in enumerate(libs):
             values = [
-                results[c].get(lib, {}).get(metric, {}).get("median_ms", float("nan"))
+                statistics.median(results[c].get(lib, {}).get(metric, [float("nan")]))
                 for c in names
             ]
             ax.bar([j + i * width for j in range(len(names))], values, width, label=lib)
@@ -231,70 +249,143 @@ def plot(results: dict[str, dict], name: str) -> None:
     fig.savefig(RESULTS / f"{name}.png", dpi=110)
 
 
+def measure(args: argparse.Namespace) -> dict[str, dict]:
+    """One process's measurement: {case: {library: {params, first_call_s, peak_mib,
+    METRIC: {median_ms, q1_ms, q3_ms}}}}."""
+    results = {}
+    for case in cases(args.compile, args.peers_compiled):
+        if args.cases and case.name not in args.cases:
+            continue
+        threads = {lib: args.threads for lib in case.builders}
+        if case.defaults:
+            threads = {lib: 1 if lib == "bijective" else os.cpu_count() or 1 for lib in threads}
+        print(case.name, file=sys.stderr, flush=True)
+        results[case.name] = time_case(case, args.rounds, args.budget, threads)
+        for lib, r in results[case.name].items():
+            r["threads"] = threads[lib]
+    return results
+
+
+def gather(runs: list[dict[str, dict]]) -> dict[str, dict]:
+    """Processes' results merged: each metric a list of per-process medians (ms)."""
+    merged: dict[str, dict] = {}
+    for run in runs:
+        for name, result in run.items():
+            for lib, r in result.items():
+                cell = merged.setdefault(name, {}).setdefault(
+                    lib, {"params": r["params"], "threads": r["threads"], "peak_mib": []}
+                )
+                for metric in METRICS:
+                    if metric in r:
+                        cell.setdefault(metric, []).append(r[metric]["median_ms"])
+                if "peak_mib" in r:
+                    cell["peak_mib"].append(r["peak_mib"])
+                for metric, first in r.get("first_call_s", {}).items():
+                    cell.setdefault("first_call_s", {}).setdefault(metric, []).append(first)
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=3, help="processes, each a full run")
     parser.add_argument("--budget", type=float, default=0.05, help="seconds per timing")
     parser.add_argument("--cases", nargs="*", help="case names to run (default: all)")
     parser.add_argument("--name", default="speed", help="results file name")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
     parser.add_argument(
         "--peers-compiled", action="store_true", help="also time each peer under torch.compile"
     )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    require(*PEERS)
     global DEVICE
     DEVICE = torch.device(args.device)
-    torch.set_num_threads(args.threads)
-    results, checks, cells = {}, [], []
-    for case in cases(args.peers_compiled):
-        if args.cases and case.name not in args.cases:
-            continue
-        print(case.name)
-        result = time_case(case, args.rounds, args.budget)
-        results[case.name] = result
-        checks += targets(case, result)
+    if args.worker:
+        print(json.dumps(measure(args)), flush=True)
+        return
+    forwarded = [a for a in sys.argv[1:] if a != "--worker"]
+    runs = []
+    for i in range(args.repeats):
+        print(f"process {i + 1} of {args.repeats}", flush=True)
+        runs.append(in_process(__file__, *forwarded, "--worker"))
+    results = gather(runs)
+    cells = []
+    for name, result in results.items():
         for lib, r in result.items():
-            row = [case.name, lib, f"{r['params']:,}"]
-            row += [cell(r, m, case.batch) for m in METRICS]
-            row.append(f"{r['peak_mib']:.1f}" if "peak_mib" in r else "n/a")
+            row = [name, lib, f"{r['params']:,}", str(r["threads"])]
+            row += [spread(r[m]) if m in r else "n/a" for m in METRICS]
+            row.append(f"{statistics.median(r['peak_mib']):.1f}" if r["peak_mib"] else "n/a")
             cells.append(row)
-            print("   ", " | ".join(row[1:]))
-    header = ["case", "library", "parameters", "train ms", "log_prob ms", "sample ms", "peak MiB"]
-    settings = {"rounds": args.rounds, "budget_s": args.budget, "targets": checks}
-    save(args.name, settings, [{"case": k, **v} for k, v in results.items()], header, cells)
-    lines = ["", "torch.compile (first call = compile; break-even = calls before it pays off):", ""]
-    if args.peers_compiled:
-        lines += [
-            "Left out: "
-            + ", ".join(f"{lib}+compile on {case}" for lib, case in sorted(COMPILE_CRASHES))
-            + " (the process aborts with heap corruption; speed_models.COMPILE_CRASHES).",
-            "",
-        ]
-    lines += ["| case | library | metric | first call s | eager ms | compiled ms | break-even |"]
+    header = ["case", "library", "parameters", "threads"]
+    header += [f"{m} ms, median (min-max)" for m in METRICS] + ["peak MiB"]
+    equal = [c for c in cells if not c[0].endswith("(defaults)")]
+    defaults = [c for c in cells if c[0].endswith("(defaults)")]
+    judged = verdicts({k: v for k, v in results.items() if not k.endswith("(defaults)")})
+    judged_defaults = verdicts(
+        {k: v for k, v in results.items() if k.endswith("(defaults)")}, equal_size=False
+    )
+    verdict_header = [
+        "case",
+        "metric",
+        "fastest peer",
+        "peer / bijective (min-max)",
+        "floor / bijective",
+    ]
+    sections = [
+        f"Medians over {args.repeats} processes of each process's median per call "
+        f"({args.rounds} rounds), batch 512 (planar 4096).",
+        f"### Equal recipe: same architecture, optimizer and data, {args.threads} thread(s) each",
+        markdown(header, equal),
+        "### Equal recipe: bijective against the fastest peer of equal size",
+        markdown(verdict_header, judged),
+        "### Out of the box: each library's documented model and default threads "
+        "(compares defaults; architectures differ)",
+        markdown(header, defaults),
+        markdown(verdict_header, judged_defaults),
+    ]
+    compiled = compile_table(results, args.peers_compiled)
+    if compiled:
+        sections += compiled
+    settings = {"rounds": args.rounds, "budget_s": args.budget, "repeats": args.repeats}
+    write(
+        args.name,
+        settings | {"threads_equal": args.threads},
+        [{"case": k, **v} for k, v in results.items()],
+        "\n\n".join(sections),
+    )
+    print("\n\n".join(sections))
+    plot({k: v for k, v in results.items() if not k.endswith("(defaults)")}, args.name)
+
+
+def compile_table(results: dict[str, dict], peers_compiled: bool) -> list[str]:
+    """What torch.compile gives (first call = compile; break-even = calls to pay it back)."""
+    lines = ["| case | library | metric | first call s | eager ms | compiled ms | break-even |"]
     lines += ["|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         for lib in ("bijective", *PEERS):
             eager, comp = r.get(lib, {}), r.get(f"{lib}+compile", {})
             for m in METRICS:
                 if m in comp and m in eager:
-                    gain = eager[m]["median_ms"] - comp[m]["median_ms"]
-                    first = comp["first_call_s"][m]
+                    gain = statistics.median(eager[m]) - statistics.median(comp[m])
+                    first = statistics.median(comp["first_call_s"][m])
                     even = f"{1e3 * first / gain:,.0f}" if gain > 0 else "never"
                     lines.append(
-                        f"| {name} | {lib} | {m} | {first:.1f} | {eager[m]['median_ms']:.2f} | "
-                        f"{comp[m]['median_ms']:.2f} | {even} |"
+                        f"| {name} | {lib} | {m} | {first:.1f} | {spread(eager[m])} | "
+                        f"{spread(comp[m])} | {even} |"
                     )
-    lines += ["", "| case | target | reached | asked | met |", "|---|---|---|---|---|"]
-    lines += [
-        f"| {c['case']} | {c['target']} | {c['ratio']:.2f} | {c['asked']:.2f} | "
-        f"{'yes' if c['met'] else 'NO'} |"
-        for c in checks
-    ]
-    with open(RESULTS / f"{args.name}.md", "a") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    plot(results, args.name)
+    if len(lines) == 2:
+        return []
+    left_out = ""
+    if peers_compiled:
+        left_out = (
+            "Left out: "
+            + ", ".join(f"{lib}+compile on {case}" for lib, case in sorted(COMPILE_CRASHES))
+            + " (the process aborts with heap corruption; speed_models.COMPILE_CRASHES)."
+        )
+    return ["### torch.compile", left_out, "\n".join(lines)]
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ class Case:
     batch: int
     builders: dict[str, Callable[[int], Model]]
     variational: bool = False  # the training step is a reverse-KL step on `energy`
+    defaults: bool = False  # out of the box: each library's defaults, architectures differ
 
 
 def _bj(flow: bj.Flow) -> Model:
@@ -427,11 +428,16 @@ def maf_defaults_normflows(d: int) -> Model:
     return _normflows(_interleave(layers, lambda: nf.flows.Permute(d, mode="swap")), d)
 
 
-def cases(peers_compiled: bool = False) -> list[Case]:
-    """Issue 6's cases: (name, D, batch, ours, nflows, zuko, normflows, floor), None where
-    a library cannot build the architecture; with `peers_compiled`, each peer also under
-    torch.compile (its log_prob and sample_and_log_prob, as ours), so the table states what
-    compilation gives every library."""
+def nsf_defaults_bj(d: int) -> Model:
+    return _bj(bj.flows.NSF(d, transforms=5, bins=BINS, hidden=(HIDDEN, HIDDEN)))
+
+
+def cases(compile_ours: bool = False, peers_compiled: bool = False) -> list[Case]:
+    """The equal-architecture cases: (name, D, batch, ours, nflows, zuko, normflows, floor),
+    None where a library cannot build the architecture; with `compile_ours`, our model under
+    torch.compile too, and with `peers_compiled` each peer also (its log_prob and
+    sample_and_log_prob, as ours). Then the out-of-the-box cases: each library's documented
+    model at the same depth and width (its own defaults otherwise)."""
     full = lambda d: d  # noqa: E731
     half = lambda d: d // 2  # noqa: E731
     table = [
@@ -454,7 +460,7 @@ def cases(peers_compiled: bool = False) -> list[Case]:
     out = []
     for name, d, batch, ours, nflows, zuko, normflows, floor_ in table:
         found = {"bijective": ours, "nflows": nflows, "zuko": zuko, "normflows": normflows}
-        found |= {"bijective+compile": compiled(ours), "floor": floor_}
+        found |= {"bijective+compile": compiled(ours) if compile_ours else None, "floor": floor_}
         if peers_compiled:
             found |= {
                 f"{k}+compile": compiled(found[k])
@@ -463,4 +469,15 @@ def cases(peers_compiled: bool = False) -> list[Case]:
             }
         builders = {k: v for k, v in found.items() if v is not None}
         out.append(Case(name, d, batch, builders, variational=name.startswith("Planar")))
+    defaults = [
+        (f"MAF D={d}", d, maf_bj, maf_defaults_nflows, maf_zuko, maf_defaults_normflows)
+        for d in (8, 64)
+    ]
+    defaults.append(
+        ("NSF autoregressive D=8", 8, nsf_defaults_bj, nsf_defaults_nflows, nsf_zuko)
+        + (nsf_defaults_normflows,)
+    )
+    for name, d, *builders in defaults:
+        found = dict(zip(("bijective", *PEERS), builders, strict=True))
+        out.append(Case(f"{name} (defaults)", d, 512, found, defaults=True))
     return out
