@@ -76,7 +76,7 @@ def main() -> None:
     fig.tight_layout()
     OUT.parent.mkdir(exist_ok=True)
     fig.savefig(OUT, dpi=110)
-    print(f"wrote {OUT}")
+    print(f"wrote benchmarks/results/{OUT.name}")  # no absolute path in committed output
 
 
 if __name__ == "__main__":
