@@ -240,7 +240,7 @@ def write_table(rows: list[dict]) -> None:
     ]
     text = "\n\n".join(
         [
-            "### This library, equal CPU budget per row (training seconds, measured)",
+            "### This library, a CPU budget per row (rows from before training seconds were measured apart say so)",
             markdown(header, cells),
             "### Published numbers, binarised MNIST: not comparable with the table above",
             "The table above trains on 3,600 images of a 5,000-image MNIST subset (1,000 test "
