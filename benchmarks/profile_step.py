@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+import speed_models
 import torch
 from compare import PEERS, require
 from report import markdown, write
@@ -37,12 +38,16 @@ def main() -> None:
     parser.add_argument("--peer", choices=PEERS, default="normflows")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--hidden", type=int, default=speed_models.HIDDEN)
+    parser.add_argument("--dropout", type=float, default=0.0, help="MAF cases' MADE dropout")
     args = parser.parse_args()
     require(args.peer)
     torch.set_num_threads(1)
+    speed_models.HIDDEN, speed_models.DROPOUT = args.hidden, args.dropout
     case = next(c for c in cases() if c.name == args.case)
-    sections = [f"One training step of {case.name} (batch {case.batch}), 1 thread, "
-                f"{args.steps} profiled steps after 5 warm-up steps; self CPU time per step."]  # fmt: skip
+    sections = [f"One training step of {case.name} (hidden {args.hidden}, dropout {args.dropout}, "
+                f"batch {case.batch}), 1 thread, {args.steps} profiled steps after 5 warm-up "
+                "steps; self CPU time per step."]  # fmt: skip
     rows = []
     for lib in ("bijective", args.peer):
         torch.manual_seed(0)
@@ -58,6 +63,7 @@ def main() -> None:
             markdown(["operator", "self µs per step", "calls per step"], cells),
         ]
     name = "profile_" + args.case.lower().replace(" ", "_").replace("=", "")
+    name += f"_dropout{args.dropout:g}" if args.dropout else ""
     write(
         name,
         {"case": args.case, "peer": args.peer, "steps": args.steps},

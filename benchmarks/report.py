@@ -5,6 +5,7 @@ no absolute paths."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -38,10 +39,13 @@ def cpu_model() -> str:
 
 
 def machine() -> dict:
-    """What a reader needs to compare a result file with another run."""
+    """What a reader needs to compare a result file with another run. `threads` is the
+    writing process's torch thread count; a benchmark whose runs use others says so in
+    its settings (which replace it) or rows."""
     return {
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "cpu": cpu_model(),

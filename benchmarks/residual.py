@@ -315,6 +315,7 @@ def main() -> None:
         "lr": LR,
         "batch": BATCH,
         "seeds": args.seeds,
+        "threads": 1,
     }
     write(name, settings | {"limit": limit}, rows, f"### {title}\n\n{markdown(header, body)}")
 

@@ -350,6 +350,7 @@ def main() -> None:
     if compiled:
         sections += compiled
     settings = {"rounds": args.rounds, "budget_s": args.budget, "repeats": args.repeats}
+    settings |= {"threads": "per row (the rows' threads)"}
     write(
         args.name,
         settings | {"threads_equal": args.threads},

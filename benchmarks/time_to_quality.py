@@ -42,12 +42,13 @@ from pathlib import Path
 import speed_models as peers
 import torch
 from compare import PEERS, in_process, ratio_cell, require, spread
-from report import markdown, write
+from report import RESULTS, markdown, write
 
 import bijective as bj
 from bijective.cli import DEMO
 from bijective.train.config import parse_config
 from bijective.train.loop import fit, learning_rate
+from bijective.train.threads import auto_threads
 
 LOGIT = 0.05
 TASKS = {
@@ -140,8 +141,9 @@ def demo_config(task: str, seed: int, every: int) -> object:
     return parse_config(raw)
 
 
-def ours_defaults(task: str, seed: int, every: int, clock: Clock) -> int:
-    """The demo's shipped config through bj.train's loop; returns the parameter count."""
+def ours_defaults(task: str, seed: int, every: int, clock: Clock) -> tuple[int, int]:
+    """The demo's shipped config through bj.train's loop; returns (the parameter count, the
+    threads `train.threads: auto` trained with)."""
     experiment = bj.train.build(demo_config(task, seed, every))
     data, seed0 = experiment.data, experiment.config.data.seed
 
@@ -170,7 +172,7 @@ def ours_defaults(task: str, seed: int, every: int, clock: Clock) -> int:
             )
         except Reached:
             pass
-    return params
+    return params, auto_threads(experiment.model)
 
 
 def adam(module: torch.nn.Module, lr: float, fused: bool) -> torch.optim.Optimizer:
@@ -243,17 +245,17 @@ def worker(task: str, recipe: str, library: str, seed: int, every: int) -> dict:
     if recipe == "equal":
         torch.set_num_threads(1)
     if recipe == "defaults" and library == "bijective":
-        params = ours_defaults(task, seed, every, clock)  # train.threads: auto
+        params, threads = ours_defaults(task, seed, every, clock)  # train.threads: auto
     else:
         clock.started = time.perf_counter()
-        params = loop(task, recipe, library, seed, every, clock)
+        params, threads = loop(task, recipe, library, seed, every, clock), torch.get_num_threads()
     return {
         "task": task,
         "recipe": recipe,
         "library": library,
         "seed": seed,
         "parameters": params,
-        "threads": torch.get_num_threads(),
+        "threads": threads,
         "seconds": None if clock.reached is None else round(clock.reached, 2),
         "trained_seconds": round(clock.trained, 2),
         "steps": clock.steps,
@@ -343,7 +345,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--worker", nargs=4, metavar=("TASK", "RECIPE", "LIBRARY", "SEED"))
+    parser.add_argument("--report", action="store_true", help="re-render results/*.json")
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads((RESULTS / "time_to_quality.json").read_text())
+        return report(saved["rows"], saved["meta"])
     require(*PEERS)
     if args.worker:
         task, recipe, library, seed = args.worker
@@ -367,19 +373,26 @@ def main() -> None:
                         )
                     )
                     print(rows[-1], file=sys.stderr, flush=True)
-    sections = []
-    for task in args.tasks:
-        spec = TASKS[task]
-        for recipe in args.recipes:
-            title = f"### {task}, {spec['metric']} <= {spec['target']}: {RECIPES[recipe]}"
-            sections.append(f"{title}\n\n{markdown(HEADER, table(task, recipe, rows))}")
     settings = {
+        "tasks": args.tasks,
+        "recipes": args.recipes,
         "seeds": args.seeds,
         "every": args.every,
         "caps_seconds": {t: TASKS[t]["cap"] for t in args.tasks},
-        "recipes": RECIPES,
         "processes": "one per run",
     }
+    report(rows, settings)
+
+
+def report(rows: list[dict], settings: dict) -> None:
+    sections = []
+    for task in settings["tasks"]:
+        spec = TASKS[task]
+        for recipe in settings["recipes"]:
+            title = f"### {task}, {spec['metric']} <= {spec['target']}: {RECIPES[recipe]}"
+            sections.append(f"{title}\n\n{markdown(HEADER, table(task, recipe, rows))}")
+    keep = ("tasks", "recipes", "seeds", "every", "caps_seconds", "processes")
+    settings = {k: settings[k] for k in keep} | {"threads": "per row (the rows' threads)"}
     write("time_to_quality", settings, rows, "\n\n".join(sections))
 
 
