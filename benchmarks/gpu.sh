@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, prepared for a CUDA machine (at most about 8 minutes): the speed table,
+# The GPU check, prepared for a CUDA machine (at most about 10 minutes): the speed table,
 # a 1-GPU torchrun (DDP) run, a bf16 run, and the digits time-to-quality, written to
 # benchmarks/results/gpu.md. Run from the repository root after
 #   pip install -e ".[test,bench]"
@@ -38,13 +38,14 @@ model: {name: nsf, transforms: 5, bins: 8, hidden: [128, 128]}
 train: {steps: 1000, batch: 512, lr: 0.001, schedule: cosine, eval_every: 250, device: cuda}
 YAML
 
-part "speed table (CUDA)" 150 python benchmarks/speed.py --device cuda --rounds 3 --name speed_gpu
+part "speed table (CUDA), 3 processes" 240 \
+  python benchmarks/speed.py --device cuda --rounds 3 --name speed_gpu
 part "torchrun, 1 GPU (DDP on nccl)" 60 \
   torchrun --standalone --nproc_per_node=1 -m bijective train "$work/tiny.yaml" --out "$work/ddp"
 part "bf16 training (autocast on the GPU)" 60 \
   bijective train "$work/tiny.yaml" --out "$work/bf16" --set train.precision=bf16
 part "fp32 training, same config" 60 \
   bijective train "$work/tiny.yaml" --out "$work/fp32"
-part "time to quality, digits MAF" 150 \
-  python benchmarks/time_to_quality.py --tasks digits-maf --seeds 0 --cap 45 45 --device cuda
+part "time to quality, digits MAF, equal recipe" 150 \
+  python benchmarks/time_to_quality.py --tasks digits-maf --recipes equal --seeds 0 --device cuda
 echo "written: $out"

@@ -165,6 +165,28 @@ def maf_normflows(d: int) -> Model:
     return _normflows(_interleave(layers, lambda: nf.flows.Permute(d, mode="swap")), d)
 
 
+def maf_normflows_reversed(d: int) -> Model:
+    """maf_normflows with a reversal between layers in place of normflows' half swap (a
+    Permute whose permutation is set to D-1 .. 0): the ordering the other MAF rows use."""
+    import normflows as nf
+
+    def reverse() -> nn.Module:
+        mix = nf.flows.Permute(d, mode="shuffle")
+        mix.perm.copy_(torch.arange(d - 1, -1, -1))
+        mix.inv_perm.copy_(torch.arange(d - 1, -1, -1))
+        return mix
+
+    layers = [
+        nf.flows.Reverse(
+            nf.flows.MaskedAffineAutoregressive(
+                d, HIDDEN, num_blocks=1, use_residual_blocks=False, dropout_probability=DROPOUT
+            )
+        )
+        for _ in range(5)
+    ]
+    return _normflows(_interleave(layers, reverse), d)
+
+
 class _ContextFree(nn.Module):
     """nflows' couplings call net(x, context); its MLP takes x alone."""
 

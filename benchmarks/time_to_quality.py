@@ -84,6 +84,9 @@ TASKS = {
             "nflows": peers.maf_nflows,
             "zuko": peers.maf_zuko,
             "normflows": peers.maf_normflows,
+            # normflows' MAF with reversals between layers instead of its half swap: does
+            # the ordering explain its plateau near 2.6 bits/dim?
+            "normflows, reversals": peers.maf_normflows_reversed,
         },
         "defaults": {
             "nflows": peers.maf_defaults_nflows,
@@ -135,9 +138,13 @@ def prefix(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return s.log() - (-s).log1p(), ladj
 
 
+DEVICE = "cpu"  # --device: where every library's model, data and training run
+
+
 def demo_config(task: str, seed: int, every: int) -> object:
     raw = {"name": task, **DEMO[task]}
-    raw["train"] = {**raw["train"], "seed": seed, "eval_every": every, "checkpoint_every": 10**6}
+    options = {"seed": seed, "eval_every": every, "checkpoint_every": 10**6, "device": DEVICE}
+    raw["train"] = {**raw["train"], **options}
     return parse_config(raw)
 
 
@@ -198,11 +205,14 @@ def loop(task: str, recipe: str, library: str, seed: int, every: int, clock: Clo
     peers.DROPOUT = spec.get("dropout", 0.0) if equal and "no dropout" not in library else 0.0
     torch.manual_seed(seed)
     model = spec[recipe][library](data.features)
+    model.module.to(DEVICE)
     optimizer = adam(model.module, rates.lr if equal else 1e-3, fused=equal)
     batch, g = raw["train"]["batch"], torch.Generator().manual_seed(seed)
     levels, dims, train_x, test = data.levels, data.features, data.train.x, data.test.x
     if levels is not None:
         test, test_ladj = prefix(bj.data.dequantize(test, levels, torch.Generator().manual_seed(2)))
+        test_ladj = test_ladj.to(DEVICE)
+    test = test.to(DEVICE)
 
     def test_metric() -> float:
         model.module.eval()
@@ -222,6 +232,7 @@ def loop(task: str, recipe: str, library: str, seed: int, every: int, clock: Clo
             x = train_x[torch.randint(len(train_x), (batch,), generator=g)]
             if levels is not None:
                 x = prefix(bj.data.dequantize(x, levels, g))[0]
+            x = x.to(DEVICE)  # drawn on the CPU, so every device sees the same batches
             if equal:
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(rates, step)
@@ -344,6 +355,7 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--worker", nargs=4, metavar=("TASK", "RECIPE", "LIBRARY", "SEED"))
     parser.add_argument("--report", action="store_true", help="re-render results/*.json")
     args = parser.parse_args()
@@ -351,6 +363,8 @@ def main() -> None:
         saved = json.loads((RESULTS / "time_to_quality.json").read_text())
         return report(saved["rows"], saved["meta"])
     require(*PEERS)
+    global DEVICE
+    DEVICE = args.device
     if args.worker:
         task, recipe, library, seed = args.worker
         print(json.dumps(worker(task, recipe, library, int(seed), args.every)), flush=True)
@@ -365,6 +379,8 @@ def main() -> None:
                             __file__,
                             "--every",
                             str(args.every),
+                            "--device",
+                            args.device,
                             "--worker",
                             task,
                             recipe,
@@ -380,6 +396,7 @@ def main() -> None:
         "every": args.every,
         "caps_seconds": {t: TASKS[t]["cap"] for t in args.tasks},
         "processes": "one per run",
+        "device": args.device,
     }
     report(rows, settings)
 
@@ -391,8 +408,9 @@ def report(rows: list[dict], settings: dict) -> None:
         for recipe in settings["recipes"]:
             title = f"### {task}, {spec['metric']} <= {spec['target']}: {RECIPES[recipe]}"
             sections.append(f"{title}\n\n{markdown(HEADER, table(task, recipe, rows))}")
-    keep = ("tasks", "recipes", "seeds", "every", "caps_seconds", "processes")
-    settings = {k: settings[k] for k in keep} | {"threads": "per row (the rows' threads)"}
+    keep = ("tasks", "recipes", "seeds", "every", "caps_seconds", "processes", "device")
+    settings = {k: settings[k] for k in keep if k in settings}
+    settings |= {"threads": "per row (the rows' threads)"}
     write("time_to_quality", settings, rows, "\n\n".join(sections))
 
 
