@@ -40,9 +40,10 @@ def in_process(script: str, *args: str) -> dict:
     return json.loads(lines[-1])
 
 
-def spread(values: list[float]) -> str:
-    """'median (min-max)'."""
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+def spread(values: list[float], digits: int = 2) -> str:
+    """'median (min-max)', with `digits` decimals."""
+    mid, low, high = statistics.median(values), min(values), max(values)
+    return f"{mid:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def ratio(ours: list[float], peer: list[float]) -> tuple[float, float, float]:

@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import torch
 from compare import in_process, lower_cell, require, spread
-from report import markdown, write
+from report import RESULTS, markdown, write
 from speed_models import Model, _bj, _normflows, _zuko
 
 import bijective as bj
@@ -259,10 +259,10 @@ def cells(rows: list[dict], data: str, names: list[str], metric: str) -> list[li
                 data,
                 name,
                 f"{good[0]['parameters']:,}",
-                spread([r[metric] for r in good])
+                spread([r[metric] for r in good], 3)
                 + (f"; {len(errors)} failed: {errors[0]}" if errors else ""),
-                spread([r["steps"] for r in good]),
-                spread([1e3 * r["seconds_per_step"] for r in good]),
+                spread([r["steps"] for r in good], 0),
+                spread([1e3 * r["seconds_per_step"] for r in good], 1),
                 versus,
             ]
         )
@@ -280,6 +280,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--name", help="results file (default: residual[_PART][_defaults])")
     parser.add_argument("--worker", nargs=4, metavar=("DATA", "MODEL", "SEED", "RECIPE"))
+    parser.add_argument("--report", action="store_true", help="re-render results/*.json")
     args = parser.parse_args()
     require("normflows", "zuko")
     if args.worker:
@@ -288,36 +289,36 @@ def main() -> None:
         steps = args.steps if args.part == "steps" else None
         print(json.dumps(worker(data, name, int(seed), recipe, budget, steps)), flush=True)
         return
-    sets = {"table": args.sets, "steps": ["moons"], "digits": ["digits"]}[args.part]
-    rows = run_all(args.part, sets, args.models, args)
-    metric = "test bits/dim" if args.part == "digits" else "test NLL (nats)"
-    header = [
-        "data",
-        "model",
-        "parameters",
-        f"{metric}, median (min-max)",
-        "steps",
-        "ms / step",
-        "against its peer (peer - ours)",
-    ]
-    body = [c for data in sets for c in cells(rows, data, args.models, "test_nll")]
-    limit = f"{args.steps} steps" if args.part == "steps" else f"{args.budget:g} s of training"
-    title = (
-        f"{args.recipe.capitalize()} recipe"
-        + (" (compares defaults)" if args.recipe == "defaults" else "")
-        + f": {limit} per run, {len(args.seeds)} seeds, each its own process, 1 thread"
-    )
     name = args.name or "residual" + ("" if args.part == "table" else f"_{args.part}")
     name += "_defaults" if args.recipe == "defaults" else ""
-    settings = {
-        "part": args.part,
-        "recipe": args.recipe,
-        "lr": LR,
-        "batch": BATCH,
-        "seeds": args.seeds,
-        "threads": 1,
-    }
-    write(name, settings | {"limit": limit}, rows, f"### {title}\n\n{markdown(header, body)}")
+    if args.report:
+        saved = json.loads((RESULTS / f"{name}.json").read_text())
+        return report(saved["rows"], saved["meta"], name)
+    sets = {"table": args.sets, "steps": ["moons"], "digits": ["digits"]}[args.part]
+    rows = run_all(args.part, sets, args.models, args)
+    limit = f"{args.steps} steps" if args.part == "steps" else f"{args.budget:g} s of training"
+    settings = {"part": args.part, "recipe": args.recipe, "lr": LR, "batch": BATCH}
+    settings |= {"seeds": args.seeds, "threads": 1, "limit": limit}
+    report(rows, settings, name)
+
+
+def report(rows: list[dict], settings: dict, name: str) -> None:
+    """results/NAME.{json,md}: the table of `rows`, sets and models in the rows' order."""
+    sets = list(dict.fromkeys(r["data"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    metric = "test bits/dim" if settings["part"] == "digits" else "test NLL (nats)"
+    header = ["data", "model", "parameters", f"{metric}, median (min-max)", "steps"]
+    header += ["ms / step", "against its peer (peer - ours)"]
+    body = [c for data in sets for c in cells(rows, data, models, "test_nll")]
+    recipe = settings["recipe"]
+    title = (
+        f"{recipe.capitalize()} recipe"
+        + (" (compares defaults)" if recipe == "defaults" else "")
+        + f": {settings['limit']} per run, {len(settings['seeds'])} seeds, each its own"
+        " process, 1 thread"
+    )
+    keep = ("part", "recipe", "lr", "batch", "seeds", "threads", "limit")
+    write(name, {k: settings[k] for k in keep}, rows, f"### {title}\n\n{markdown(header, body)}")
 
 
 if __name__ == "__main__":
