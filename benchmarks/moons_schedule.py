@@ -15,16 +15,14 @@ import argparse
 import json
 import math
 import statistics
-import tempfile
-from pathlib import Path
 
 import torch
+from quiet_fit import fit_quietly
 from report import RESULTS, save
 
 import bijective as bj
 from bijective.cli import DEMO
 from bijective.train.config import parse_config
-from bijective.train.loop import fit
 
 TARGET, EVERY = 1.16, 25
 # (lr, warm-up steps, cosine horizon): the former shipped 1e-3/1000, the test-chosen
@@ -56,16 +54,7 @@ def run(lr: float, warmup: int, steps: int, seed: int) -> tuple[float, float]:
         trace.append(experiment.validate(model))
         return trace[-1]
 
-    with tempfile.TemporaryDirectory() as run_dir:
-        fit(
-            experiment.model,
-            experiment.loss,
-            experiment.draw,
-            validate,
-            experiment.config.train,
-            Path(run_dir),
-            log=lambda *_: None,
-        )
+    fit_quietly(experiment, validate)
     reached = next((EVERY * (i + 1) for i, v in enumerate(trace) if v <= TARGET), math.inf)
     return reached, trace[-1]
 

@@ -34,20 +34,19 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import speed_models as peers
 import torch
 from compare import PEERS, in_process, ratio_cell, require, spread
+from quiet_fit import fit_quietly
 from report import RESULTS, markdown, write
 
 import bijective as bj
 from bijective.cli import DEMO
 from bijective.train.config import parse_config
-from bijective.train.loop import fit, learning_rate
+from bijective.train.loop import learning_rate
 from bijective.train.threads import auto_threads
 
 LOGIT = 0.05
@@ -166,19 +165,10 @@ def ours_defaults(task: str, seed: int, every: int, clock: Clock) -> tuple[int, 
         return 0.0
 
     params = sum(p.numel() for p in experiment.model.parameters() if p.requires_grad)
-    with tempfile.TemporaryDirectory() as run_dir:
-        try:
-            fit(
-                experiment.model,
-                experiment.loss,
-                experiment.draw,
-                validate,
-                experiment.config.train,
-                Path(run_dir),
-                log=lambda *_: None,
-            )
-        except Reached:
-            pass
+    try:
+        fit_quietly(experiment, validate)
+    except Reached:
+        pass
     return params, auto_threads(experiment.model)
 
 
