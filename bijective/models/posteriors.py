@@ -9,16 +9,14 @@ Shapes: h (N, H); samples z (S, N, L); log q (S, N).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from ..flows import IAF
+from ..gaussian import log_normal
 from ..transforms import Compose, Planar, Radial, Sylvester, Transform
-
-_LOG_2PI = math.log(2 * math.pi)
 
 
 class Posterior(nn.Module):
@@ -37,7 +35,7 @@ class Posterior(nn.Module):
         mu, log_sigma = self.loc(h), self.log_scale(h)
         eps = torch.randn(samples, *mu.shape, dtype=mu.dtype, device=mu.device)
         z = mu + log_sigma.exp() * eps
-        log_q0 = (-0.5 * (eps * eps + _LOG_2PI) - log_sigma).sum(-1)
+        log_q0 = (log_normal(eps) - log_sigma).sum(-1)
         if self.flow is None:
             return z, log_q0
         z, ladj = self.flow._forward(z, h)

@@ -100,3 +100,13 @@ def read_metrics(path: Path) -> list[dict[str, float | None]]:
         return [
             {k: float(v) if v != "" else None for k, v in row.items()} for row in csv.DictReader(f)
         ]
+
+
+def plot_curves(metrics_csv: Path, path: Path) -> None:
+    """The training curves of a run's metrics CSV (bijective.viz.training_curves), the
+    validation column named by METRICS."""
+    from .. import viz
+
+    rows = read_metrics(metrics_csv)
+    metric = list(rows[0])[3] if rows else "val_nll"
+    viz.training_curves(rows, path, METRICS.get(metric, metric))

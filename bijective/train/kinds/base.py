@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ...data import Dataset, load
+from ...modes import evaluating
 from ...registry import Entry
 from ..config import Config, ConfigError
 from ..state import Progress
@@ -93,14 +94,11 @@ class Run:
         """The mean of -score(rows, context rows) over the rows of x, in chunks of
         train.eval_batch, in eval mode without gradients, its random draws seeded by
         `seed` (so validation is a fixed function of the weights); the mode is restored."""
-        was_training = self.model.training
-        self.model.eval()
         total, size = 0.0, self.config.train.eval_batch
-        with torch.no_grad(), self.seeded(seed):
+        with torch.no_grad(), self.seeded(seed), evaluating(self.model):
             for start in range(0, len(x), size):
                 c = None if context is None else context[start : start + size]
                 total -= float(score(x[start : start + size], c).double().sum())
-        self.model.train(was_training)
         return total / len(x)
 
     def fields(self, progress: Progress) -> dict[str, Any]:

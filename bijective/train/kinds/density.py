@@ -36,9 +36,11 @@ from ...data import Dataset, Split, binarise
 from ...data.text import decode
 from ...flows import DequantizedFlow, Flow, dequantized
 from ...models import Autoregressive
+from ...modes import evaluating
 from ...registry import Entry
 from ..compiled import Compiled
 from ..config import Config, ConfigError
+from ..metrics import plot_curves
 from ..state import Progress
 from .base import Run, build_model, load_data, supplied
 
@@ -201,13 +203,16 @@ class DensityExperiment(Run):
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
-        viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
+        plot_curves(run_dir / "metrics.csv", plots / "curves.png")
         data = self.data
         # Samples come in the data's units: the test rows as the model sees them, in those units.
         test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
         if data.features == 2 and not self.conditional:
             units = "standardised" if data.scale is not None else "data units"
-            viz.density_2d(self.model, data.test.x, plots / "density.png", units=units)
+            device = next(self.model.parameters()).device
+            with evaluating(self.model):
+                log_p = lambda x: self.model.log_prob(x.to(device))  # noqa: E731
+                viz.density_2d(log_p, data.test.x, plots / "density.png", units=units)
             viz.samples_2d(self.sample(len(data.test)), test, plots / "samples.png", "T = 1")
         elif data.features == 2:
             per_class = self.sample(500).view(data.classes, 500, 2)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ...data import Dataset, Split, binarise
 from ...registry import Entry
 from ..config import Config, ConfigError
+from ..metrics import plot_curves
 from ..state import Progress
 from .base import Run, build_model, load_data, supplied
 
@@ -90,7 +91,7 @@ class LatentExperiment(Run):
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
-        viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
+        plot_curves(run_dir / "metrics.csv", plots / "curves.png")
         means = self.model.sample((64,), mean=True).cpu()
         title = "decoder means E[x | z], z ~ N(0, I)"
         viz.image_grid(means.view(-1, *self.data.image_shape), plots / "samples.png", 8, title)

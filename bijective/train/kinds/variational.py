@@ -15,9 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from ... import objectives
+from ...modes import evaluating
 from ...registry import Entry
 from ...targets import Target, get
 from ..config import Config, ConfigError
+from ..metrics import plot_curves
 from ..state import Progress
 from .base import Run, build_model, supplied
 
@@ -91,9 +93,13 @@ class VariationalExperiment(Run):
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
-        viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
+        plot_curves(run_dir / "metrics.csv", plots / "curves.png")
         if self.target.features == 2:
-            viz.target_fit(self.model, self.target, plots / "density.png")
+            device = next(self.model.parameters()).device
+            with evaluating(self.model), torch.no_grad():
+                samples = self.model.sample((20_000,)).cpu()
+                log_q = lambda z: self.model.log_prob(z.to(device))  # noqa: E731
+                viz.target_fit(log_q, samples, self.target, plots / "density.png")
 
 
 def build(config: Config, entry: Entry) -> VariationalExperiment:
