@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .discrete import Autoregressive
+from .discrete import DiscreteAutoregressive
 
 
 def colour_groups(channels: int, colours: int) -> Tensor:
@@ -59,7 +59,7 @@ class MaskedConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
-class ImageAutoregressive(Autoregressive):
+class ImageAutoregressive(DiscreteAutoregressive):
     """Shared by the PixelCNNs: the raster ordering, logits laid out as the flat (C, H, W)
     event, the row-cropped exact sampler. Subclasses give `features_map(x, context)`
     -> (N, C * K, H', W) for images of any height H' and `reach`: the rows above a pixel

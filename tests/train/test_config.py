@@ -77,7 +77,7 @@ def test_unreadable_files_are_named(tmp_path) -> None:
 
 def test_model_config_fields_are_the_builder_arguments_less_what_the_data_supply() -> None:
     for entry in MODELS.entries():
-        arguments = set(inspect.signature(entry.build).parameters) - set(entry.supplies)
+        arguments = set(inspect.signature(entry.build).parameters) - set(entry.from_data)
         assert set(T.schema("model", entry.name).model_fields) - {"name"} == arguments
 
 

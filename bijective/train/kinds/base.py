@@ -136,14 +136,14 @@ class Run:
 
 
 def supplied(entry: Entry, available: dict[str, Any], source: str) -> dict[str, Any]:
-    """The builder arguments `entry.supplies` names, from what the data or target offers
+    """The builder arguments `entry.from_data` names, from what the data or target offers
     (`available`; None where it has no such thing, e.g. no image shape)."""
-    missing = [n for n in entry.supplies if available.get(n) is None]
+    missing = [n for n in entry.from_data if available.get(n) is None]
     if missing:
         raise ConfigError(
             f"model: {entry.name} needs the {missing[0]} of image data; {source} has none"
         )
-    return {name: available[name] for name in entry.supplies}
+    return {name: available[name] for name in entry.from_data}
 
 
 def build_model(config: Config, entry: Entry, arguments: dict[str, Any]) -> nn.Module:

@@ -35,7 +35,7 @@ from ... import objectives
 from ...data import Dataset, Split, binarise
 from ...data.text import decode
 from ...flows import DequantizedFlow, Flow, dequantized
-from ...models import Autoregressive
+from ...models import DiscreteAutoregressive
 from ...modes import evaluating
 from ...registry import Entry
 from ..compiled import Compiled
@@ -231,7 +231,7 @@ class DensityExperiment(Run):
                 lines = interpolate(self.model, self.inputs(data.test.x[:8]))
                 path, title = plots / "interpolation.png", "latent interpolation, test images"
                 viz.image_grid(lines.view(-1, *data.image_shape), path, 4, title)
-            if isinstance(self.model, Autoregressive) and not self.conditional:
+            if isinstance(self.model, DiscreteAutoregressive) and not self.conditional:
                 with self.seeded(1):
                     samples = self.sample(8)
                 train = self.to_data_space(self.split_inputs(data.train, self.config.data.seed))
@@ -299,7 +299,7 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
             raise ConfigError(
                 f"data.conditional: data set {data.name!r} has no labels to condition on"
             )
-        if "context" not in entry.supplies:
+        if "context" not in entry.from_data:
             raise ConfigError(f"data.conditional: {entry.name} has no conditional form here")
         context = data.classes
     available = {
@@ -308,10 +308,10 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
         "shape": data.image_shape,
         "levels": levels,
     }
-    if "levels" in entry.supplies and levels is None:
+    if "levels" in entry.from_data and levels is None:
         raise ConfigError(f"model: {entry.name} models discrete data; {data.name!r} is continuous")
     model = build_model(config, entry, supplied(entry, available, f"data set {data.name!r}"))
-    if levels is not None and "levels" not in entry.supplies:
+    if levels is not None and "levels" not in entry.from_data:
         if not isinstance(model, Flow):
             raise ConfigError(f"model: {entry.name} is not a flow; {data.name!r} is discrete")
         try:
