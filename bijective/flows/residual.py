@@ -104,17 +104,17 @@ class ResidualFlow(Flow):
 
 class ImageResidualFlow(Flow):
     """The multi-scale Residual Flow for images (C, H, W) (Chen et al. 2019, section 6):
-    `levels` levels, each a squeeze then `blocks` x (ActNorm, ConvInvertibleResidual with
+    `scales` scales, each a squeeze then `blocks` x (ActNorm, ConvInvertibleResidual with
     `channels` hidden channels); after each level but the last, half the channels leave,
     scored by N(0, I). Log-dets by Russian roulette in training and, by default, in eval
     mode too (`eval_logdet='roulette'`, 20 exact terms: unbiased, not exact; 'exact' costs
-    C H W backward passes a block). H and W must be divisible by 2^levels. Trained on
+    C H W backward passes a block). H and W must be divisible by 2^scales. Trained on
     integer pixels through `dequantized` (configs: `image-resflow`)."""
 
     def __init__(
         self,
         shape: Sequence[int],
-        levels: int = 2,
+        scales: int = 2,
         blocks: int = 2,
         channels: int = 64,
         coeff: float = 0.97,
@@ -122,11 +122,11 @@ class ImageResidualFlow(Flow):
         max_iterations: int = 1000,
     ) -> None:
         shape = _image(shape)
-        _check_divisible("ImageResidualFlow", shape, levels)
+        _check_divisible("ImageResidualFlow", shape, scales)
         if blocks < 1:
             raise ValueError(f"ImageResidualFlow: expected blocks >= 1; got {blocks}")
         stages, current = [], shape
-        for _ in range(levels):
+        for _ in range(scales):
             squeezed = Squeeze(current).latent_shape
             layers = [Squeeze(current)]
             for _ in range(blocks):

@@ -122,21 +122,21 @@ class ConvCoupling(Coupling):
 
 
 class MultiScale(Transform):
-    """The multi-scale architecture: `levels` transforms run in turn; after every level but
-    the last, half the channels are factored out. They leave the flow and are scored by
+    """The multi-scale architecture: the `scales` transforms run in turn; after every one
+    but the last, half the channels are factored out. They leave the flow and are scored by
     the base at once (the latent is the flat concatenation of every factored-out part and
-    the last level's output, so base = StandardNormal(C H W)).
+    the last scale's output, so base = StandardNormal(C H W)).
 
     With `prior='learned'` (Glow), before each split an affine ConvCoupling on a channel
     mask maps the leaving half z2 to (z2 - mu(z1)) / sigma(z1): scoring that with N(0, I)
     is scoring z2 with the learned prior N(mu(z1), sigma(z1)^2) (zero-initialised:
     N(0, I) at the start). `prior='standard'` scores z2 with N(0, I) directly.
-    x (*batch, C, H, W) -> z (*batch, C H W); ladj the sum over levels and priors.
+    x (*batch, C, H, W) -> z (*batch, C H W); ladj the sum over scales and priors.
     """
 
     def __init__(
         self,
-        levels: Sequence[Transform],
+        scales: Sequence[Transform],
         prior: str = "learned",
         channels: int = 64,
         blocks: int = 2,
@@ -144,18 +144,20 @@ class MultiScale(Transform):
         super().__init__()
         if prior not in ("learned", "standard"):
             raise ValueError(f"MultiScale: expected prior 'learned' or 'standard'; got {prior!r}")
-        self.levels = nn.ModuleList(levels)
-        self.event_shape = levels[0].event_shape
+        self.scales = nn.ModuleList(scales)
+        # Weights saved when this list was called `levels` load under the new name.
+        self._register_load_state_dict_pre_hook(_renamed_levels)
+        self.event_shape = scales[0].event_shape
         shapes, priors = [], []
-        for i, level in enumerate(levels):
-            shape = level.latent_shape
-            if i + 1 < len(levels):
+        for i, scale in enumerate(scales):
+            shape = scale.latent_shape
+            if i + 1 < len(scales):
                 if shape[0] % 2:
-                    raise ValueError(f"MultiScale: level {i} outputs {shape}: odd channels")
-                nxt = levels[i + 1].event_shape
+                    raise ValueError(f"MultiScale: scale {i} outputs {shape}: odd channels")
+                nxt = scales[i + 1].event_shape
                 if nxt != (shape[0] // 2, *shape[1:]):
                     raise ValueError(
-                        f"MultiScale: level {i} outputs {shape}, so level {i + 1} must take "
+                        f"MultiScale: scale {i} outputs {shape}, so scale {i + 1} must take "
                         f"{(shape[0] // 2, *shape[1:])}; it takes {nxt}"
                     )
                 if prior == "learned":
@@ -172,10 +174,10 @@ class MultiScale(Transform):
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         batch = batch_shape(x, 3)
         parts, ladj = [], x.new_zeros(batch)
-        for i, level in enumerate(self.levels):
-            x, term = level._forward(x, context)
+        for i, scale in enumerate(self.scales):
+            x, term = scale._forward(x, context)
             ladj = ladj + term
-            if i + 1 < len(self.levels):
+            if i + 1 < len(self.scales):
                 if self.priors:
                     x, term = self.priors[i]._forward(x, context)
                     ladj = ladj + term
@@ -189,13 +191,20 @@ class MultiScale(Transform):
         parts = list(z.split(self.sizes, -1))
         x = parts[-1].reshape(*batch, *self.shapes[-1])
         ladj = z.new_zeros(batch)
-        for i in reversed(range(len(self.levels))):
-            if i + 1 < len(self.levels):
+        for i in reversed(range(len(self.scales))):
+            if i + 1 < len(self.scales):
                 c, h, w = self.shapes[i]
                 x = torch.cat([x, parts[i].reshape(*batch, c // 2, h, w)], -3)
                 if self.priors:
                     x, term = self.priors[i]._inverse(x, context)
                     ladj = ladj + term
-            x, term = self.levels[i]._inverse(x, context)
+            x, term = self.scales[i]._inverse(x, context)
             ladj = ladj + term
         return x, ladj
+
+
+def _renamed_levels(state: dict, prefix: str, *_: object) -> None:
+    """A state dict from before MultiScale's `levels` became `scales`: its keys renamed."""
+    old = prefix + "levels."
+    for key in [k for k in state if k.startswith(old)]:
+        state[prefix + "scales." + key[len(old) :]] = state.pop(key)

@@ -17,7 +17,7 @@ FLOWS = {
     "nsf": lambda: F.NSF(4, transforms=2, hidden=(16,)),
     "nsf-coupling": lambda: F.NSF(4, transforms=2, hidden=(16,), variant="coupling"),
     "realnvp": lambda: F.RealNVP(4, transforms=2, hidden=(16,)),
-    "glow": lambda: F.Glow((2, 4, 4), levels=1, steps=2, channels=8),
+    "glow": lambda: F.Glow((2, 4, 4), scales=1, steps=2, channels=8),
 }
 
 
