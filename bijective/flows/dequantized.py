@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -59,7 +60,10 @@ class DequantizedFlow(nn.Module):
 
 
 def dequantized(
-    flow: Flow, levels: int, dequantization: str = "uniform", logit: float | None = 0.05
+    flow: Flow,
+    levels: int,
+    dequantization: Literal["uniform", "variational"] = "uniform",
+    logit: float | None = 0.05,
 ) -> DequantizedFlow:
     """`flow` as a model of integers in {0..levels-1}: with `logit` a, the flow sees
     logit(a + (1 - 2a) y) of the dequantized y (and, for vector events, an ActNorm after

@@ -16,6 +16,7 @@ from ..transforms import (
     Squeeze,
     Transform,
 )
+from ..transforms.image import CouplingKind, Prior
 from ..transforms.masks import _image, channel, checkerboard
 from .base import Flow
 
@@ -44,8 +45,8 @@ class Glow(Flow):
         channels: int = 64,
         blocks: int = 1,
         lu: bool = True,
-        prior: str = "learned",
-        coupling: str = "affine",
+        prior: Prior = "learned",
+        coupling: CouplingKind = "affine",
         reversible: bool = False,
     ) -> None:
         shape = _image(shape)
@@ -81,7 +82,7 @@ class ImageRealNVP(Flow):
         scales: int = 2,
         channels: int = 64,
         blocks: int = 2,
-        prior: str = "standard",
+        prior: Prior = "standard",
         reversible: bool = False,
     ) -> None:
         shape = _image(shape)

@@ -24,7 +24,11 @@ class NICE(Flow):
     ) -> None:
         layers: list[Transform] = [
             AdditiveCoupling(
-                features, masks.alternating(features, even=i % 2 == 0), hidden, context, dropout
+                features,
+                masks.alternating(features, even=i % 2 == 0),
+                hidden=hidden,
+                context=context,
+                dropout=dropout,
             )
             for i in range(transforms)
         ]

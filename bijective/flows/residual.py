@@ -89,12 +89,12 @@ class ResidualFlow(Flow):
             layers.append(
                 InvertibleResidual(
                     features,
-                    tuple(hidden),
-                    context,
-                    coeff,
-                    activation,
-                    logdet,
-                    terms,
+                    hidden=tuple(hidden),
+                    context=context,
+                    coeff=coeff,
+                    activation=activation,
+                    logdet=logdet,
+                    terms=terms,
                     eval_logdet=eval_logdet,
                     max_iterations=max_iterations,
                 )

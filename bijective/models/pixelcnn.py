@@ -112,10 +112,15 @@ class ImageAutoregressive(DiscreteAutoregressive):
         """ReLU, 1x1 mask-B convolution, ReLU, 1x1 mask-B convolution to the logits."""
         return nn.Sequential(
             nn.ReLU(),
-            MaskedConv2d(channels, channels, 1, "B", self.colours),
+            MaskedConv2d(channels, channels, 1, mask="B", colours=self.colours),
             nn.ReLU(),
             MaskedConv2d(
-                channels, self.colours * self.params, 1, "B", self.colours, self.head_groups
+                channels,
+                self.colours * self.params,
+                1,
+                mask="B",
+                colours=self.colours,
+                out_groups=self.head_groups,
             ),
         )
 
@@ -166,13 +171,13 @@ class PixelCNN(ImageAutoregressive):
         colours = self.colours
         if channels % colours:
             raise ValueError(f"PixelCNN: channels {channels} must divide by the colours {colours}")
-        self.first = MaskedConv2d(colours, channels, first_kernel, "A", colours)
+        self.first = MaskedConv2d(colours, channels, first_kernel, mask="A", colours=colours)
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.ReLU(),
-                MaskedConv2d(channels, channels, 3, "B", colours),
+                MaskedConv2d(channels, channels, 3, mask="B", colours=colours),
                 nn.ReLU(),
-                MaskedConv2d(channels, channels, 1, "B", colours),
+                MaskedConv2d(channels, channels, 1, mask="B", colours=colours),
             )
             for _ in range(blocks)
         )
@@ -205,8 +210,10 @@ class GatedLayer(nn.Module):
         gated = torch.cat([colour_groups(p, colours)] * 2)  # the tanh half, the sigmoid half
         self.vertical = nn.Conv2d(inputs, 2 * p, (self.k + 1, kernel))
         self.down = nn.Conv2d(2 * p, 2 * p, 1)
-        self.horizontal = MaskedConv2d(inputs, 2 * p, (1, kernel), mask, colours, gated)
-        self.out = MaskedConv2d(p, p, 1, "B", colours)
+        self.horizontal = MaskedConv2d(
+            inputs, 2 * p, (1, kernel), mask=mask, colours=colours, out_groups=gated
+        )
+        self.out = MaskedConv2d(p, p, 1, mask="B", colours=colours)
         self.residual = mask == "B"
         self.context_net = nn.Linear(context, 4 * p) if context else None
 
@@ -256,7 +263,12 @@ class GatedPixelCNN(ImageAutoregressive):
             )
         self.layers = nn.ModuleList(
             GatedLayer(
-                colours if i == 0 else channels, channels, kernel, "AB"[i > 0], colours, context
+                colours if i == 0 else channels,
+                channels,
+                kernel,
+                mask="AB"[i > 0],
+                colours=colours,
+                context=context,
             )
             for i in range(layers)
         )

@@ -10,6 +10,7 @@ Shapes: h (N, H); samples z (S, N, L); log q (S, N).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -18,13 +19,17 @@ from ..flows import IAF
 from ..gaussian import log_normal
 from ..transforms import Compose, Planar, Radial, Sylvester, Transform
 
+PosteriorName = Literal["diagonal", "planar", "radial", "sylvester", "iaf"]
+
 
 class Posterior(nn.Module):
     """q(z | x): the diagonal Gaussian q0 (Kingma & Welling 2014) of linear heads on h,
     then the K-map conditional flow POSTERIORS[`flow`] (context H, applied forward
     z0 -> z_K); "diagonal" has none. forward(h, samples) -> (z (S, N, L), log q (S, N))."""
 
-    def __init__(self, hidden: int, latent: int, flow: str = "diagonal", steps: int = 0) -> None:
+    def __init__(
+        self, hidden: int, latent: int, flow: PosteriorName = "diagonal", steps: int = 0
+    ) -> None:
         super().__init__()
         self.latent = latent
         self.loc = nn.Linear(hidden, latent)

@@ -13,7 +13,7 @@ from .. import objectives
 from ..gaussian import log_normal
 from ..nn import MLP
 from ..validation import check_context, check_sample_shape, check_temperature
-from .posteriors import POSTERIORS, Posterior
+from .posteriors import POSTERIORS, Posterior, PosteriorName
 
 
 class VAE(nn.Module):
@@ -33,7 +33,7 @@ class VAE(nn.Module):
         features: int,
         latent: int = 16,
         hidden: Sequence[int] = (300, 300),
-        posterior: str = "diagonal",
+        posterior: PosteriorName = "diagonal",
         steps: int = 0,
     ) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +18,9 @@ from .coupling import Coupling
 from .linear import init_lu, lu_weight, random_rotation
 from .masks import _image, channel
 from .transformers import AdditiveTransformer, AffineTransformer
+
+CouplingKind = Literal["affine", "additive"]
+Prior = Literal["learned", "standard"]  # of the factored-out halves: Glow's, or N(0, I)
 
 
 class Squeeze(Transform):
@@ -105,7 +109,7 @@ class ConvCoupling(Coupling):
     def __init__(
         self,
         mask: Tensor,
-        kind: str = "affine",
+        kind: CouplingKind = "affine",
         channels: int = 64,
         blocks: int = 2,
         clamp: float = 5.0,
@@ -116,7 +120,11 @@ class ConvCoupling(Coupling):
         transformer = AffineTransformer(clamp) if kind == "affine" else AdditiveTransformer()
         _, h, w = _image(tuple(mask.shape))
         conditioner = MaskedConvConditioner(
-            mask, transformer.params, channels, blocks, context_channels
+            mask,
+            transformer.params,
+            channels=channels,
+            blocks=blocks,
+            context_channels=context_channels,
         )
         super().__init__(mask, transformer, conditioner, context=context_channels * h * w)
 
@@ -137,7 +145,7 @@ class MultiScale(Transform):
     def __init__(
         self,
         scales: Sequence[Transform],
-        prior: str = "learned",
+        prior: Prior = "learned",
         channels: int = 64,
         blocks: int = 2,
     ) -> None:
