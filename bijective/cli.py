@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -188,11 +189,19 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"plots in {out}/*/plots/")
 
 
+def _option(name: str, hint: object) -> str:
+    """An option's name, with its allowed values when its type is a Literal."""
+    values = [v for v in typing.get_args(hint) if isinstance(v, str)]
+    literal = typing.get_origin(hint) is typing.Literal
+    return f"{name} ({'|'.join(values)})" if literal and values else name
+
+
 def _list(title: str, registry: Registry) -> None:
     print(title)
     width = max(len(name) for name in registry) + 1
     for entry in registry.entries():
-        options = ", ".join(entry.options) or "none"
+        hints = entry.hints()
+        options = ", ".join(_option(n, hints.get(n)) for n in entry.options) or "none"
         print(f"  {entry.name:{width}s} {entry.description}; options: {options}")
 
 
