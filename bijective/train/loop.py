@@ -27,7 +27,7 @@ from .checkpoint import CheckpointError, load_weights, save_weights
 from .compiled import Compiled, Probe, worth_compiling
 from .config import TrainConfig
 from .distributed import SINGLE, Group, agree, average, average_gradients, shard
-from .metrics import METRICS, MetricsLog
+from .metrics import NLL, Metric, MetricsLog
 from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
 from .threads import auto_threads, using_threads
 
@@ -69,18 +69,18 @@ def fit(
     run_dir: Path,
     resume: bool = False,
     log: Callable[[str], None] = print,
-    metric: str = "val_nll",
+    metric: Metric = NLL,
     group: Group = SINGLE,
     compile_evaluation: Callable[[Callable[[str], None]], None] | None = None,
 ) -> Progress:
     """Trains `model` in place and leaves it holding the best validated weights, which
     are also in run_dir/best.safetensors. With `resume`, continues from run_dir/checkpoint.
-    `metric` names what `validate` returns (a key of metrics.METRICS), lower is better.
+    `metric` names what `validate` returns (its CSV column and label), lower is better.
     `group`: this process's place in a data-parallel run (bijective.train.distributed):
     each process trains on its shard of every batch, and rank 0 alone writes.
     `compile_evaluation(log)`, where given, switches what `validate` runs to torch.compile
     (train.compile; `auto` decides after timing the first validation)."""
-    label = METRICS[metric].removeprefix("validation ")
+    label = metric.label
     optimizer = make_optimizer(model, config)
     batches = torch.Generator().manual_seed(config.seed)
     progress = Progress()
@@ -104,7 +104,7 @@ def fit(
         log("train.precision bf16: this CPU has no bfloat16 instructions, so it is emulated")
     probe = Probe()
     metrics = (
-        MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric, log)
+        MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric.key, log)
         if group.writer
         else _NoMetrics()
     )
@@ -158,7 +158,7 @@ def fit(
                     step=progress.step,
                     loss="" if value is None else value,
                     lr=lr,
-                    **{metric: "" if val is None else val},
+                    **{metric.key: "" if val is None else val},
                     skipped=progress.skipped,
                     seconds=round(progress.seconds, 3),
                 )

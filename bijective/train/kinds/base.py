@@ -19,6 +19,7 @@ from ...data import Dataset, load
 from ...modes import evaluating
 from ...registry import Entry
 from ..config import Config, ConfigError
+from ..metrics import Metric
 from ..state import Progress
 
 
@@ -26,9 +27,13 @@ from ..state import Progress
 class Experiment(Protocol):
     """A config made into a model and its training data (or target).
 
-    metric: the key of metrics.METRICS that `validate` returns (lower is better);
+    metric: what `validate` returns (metrics.Metric: its CSV column and label; lower is
+    better);
     draw(generator, step) -> a training batch; loss(model, batch) -> a scalar Tensor;
     validate(model) -> float; results(progress) -> the dict written to results.json;
+    conditional: a class-conditional model, of `classes` classes (0 when not);
+    check_label(label) refuses a label this run cannot sample (one line, ConfigError);
+    compile_evaluation(log), or None: switches `validate` to torch.compile (train.compile);
     sample(n, temperature, label) -> n samples in the data's units (per class for a
     conditional model when label is None); save_samples(samples, path, caption) writes
     them (.npy, or a picture where the data allow, `caption` (temperature, class) in its
@@ -38,7 +43,12 @@ class Experiment(Protocol):
 
     config: Config
     model: nn.Module
-    metric: str
+    metric: Metric
+    conditional: bool
+    classes: int
+    compile_evaluation: Callable[[Callable[[str], None]], None] | None
+
+    def check_label(self, label: int | None) -> None: ...
 
     def draw(self, generator: torch.Generator, step: int) -> Any: ...
 
@@ -74,6 +84,17 @@ class Run:
     config: Config
     model: nn.Module
     compile_evaluation: Callable[[Callable[[str], None]], None] | None = None
+    conditional: bool = False  # a kind with class-conditional models overrides both
+    classes: int = 0
+
+    def check_label(self, label: int | None) -> None:
+        """The one check of a class label to sample (`bijective sample --label`)."""
+        if label is None:
+            return
+        if not self.conditional:
+            raise ConfigError("--label: this run's model is not conditional")
+        if not 0 <= label < self.classes:
+            raise ConfigError(f"--label {label}: expected a class in 0..{self.classes - 1}")
 
     @property
     def device(self) -> torch.device:

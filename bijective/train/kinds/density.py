@@ -40,7 +40,7 @@ from ...modes import evaluating
 from ...registry import Entry
 from ..compiled import Compiled
 from ..config import Config, ConfigError
-from ..metrics import plot_curves
+from ..metrics import NLL, plot_curves
 from ..state import Progress
 from .base import Run, build_model, load_data, supplied
 
@@ -58,11 +58,15 @@ class DensityExperiment(Run):
     def binarised(self) -> bool:
         return self.config.data.binarise
 
-    metric = "val_nll"
+    metric = NLL
 
     @property
     def conditional(self) -> bool:
         return self.config.data.conditional
+
+    @property
+    def classes(self) -> int:
+        return self.data.classes if self.conditional else 0
 
     def context(self, labels: Tensor | None) -> Tensor | None:
         """One-hot labels: the context of a class-conditional model."""
@@ -150,15 +154,11 @@ class DensityExperiment(Run):
         """n samples in the data's units (pixel values, or the original units of
         standardised data); for a conditional model, of class `label` (n per class when
         label is None), rows ordered by class."""
+        self.check_label(label)
         model = self.model.eval()
-        if label is not None and not self.conditional:
-            raise ConfigError("--label: this run's model is not conditional")
         if not self.conditional:
             return self.to_data_space(model.sample((n,), temperature=temperature))
-        classes = self.data.classes
-        if label is not None and not 0 <= label < classes:
-            raise ConfigError(f"--label {label}: expected a class in 0..{classes - 1}")
-        labels = torch.arange(classes) if label is None else torch.tensor([label])
+        labels = torch.arange(self.classes) if label is None else torch.tensor([label])
         context = self.context(labels.repeat_interleave(n))
         return self.to_data_space(model.sample((), context, temperature))
 
@@ -203,7 +203,7 @@ class DensityExperiment(Run):
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
-        plot_curves(run_dir / "metrics.csv", plots / "curves.png")
+        plot_curves(run_dir / "metrics.csv", plots / "curves.png", self.metric)
         data = self.data
         # Samples come in the data's units: the test rows as the model sees them, in those units.
         test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
