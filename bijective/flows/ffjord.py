@@ -17,7 +17,14 @@ class FFJORD(Flow):
     `hidden` units and log|det| = int tr(df/dx) dt; the trace is by Hutchinson in training
     and exact in eval mode by default, so reported log-likelihoods are deterministic (up to
     the solver's rtol/atol). Both directions cost one ODE solve a block. `kinetic` and
-    `jacobian` add RNODE's regularisers to the training loss (fewer solver steps)."""
+    `jacobian` add RNODE's regularisers to the training loss (fewer solver steps).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.FFJORD(features=2, hidden=(16, 16)).eval()
+        >>> flow.log_prob(torch.randn(3, 2)).shape  # eval mode: the exact trace
+        torch.Size([3])
+    """
 
     def __init__(
         self,

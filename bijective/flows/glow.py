@@ -35,7 +35,16 @@ class Glow(Flow):
     the last half the channels leave, scored by the learned prior (`prior='learned'`) or
     N(0, I). Base N(0, I) on the C H W latent. H and W must be divisible by 2^scales.
     With `reversible`, each level backpropagates by recomputing activations from its
-    output (transforms.Reversible): activation memory stops growing with `steps`."""
+    output (transforms.Reversible): activation memory stops growing with `steps`.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.Glow((1, 8, 8), scales=2, steps=1, channels=8)
+        >>> flow.log_prob(torch.rand(2, 1, 8, 8)).shape
+        torch.Size([2])
+        >>> flow.sample((3,)).shape
+        torch.Size([3, 1, 8, 8])
+    """
 
     def __init__(
         self,
@@ -74,7 +83,14 @@ class ImageRealNVP(Flow):
     alternating channel masks, then half the channels are factored out (scored by N(0, I),
     as in the paper, or by Glow's learned prior); the last level is 4 checkerboard
     couplings. ActNorm precedes every coupling (the paper uses batch normalization).
-    `reversible` as in Glow."""
+    `reversible` as in Glow.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.ImageRealNVP((1, 4, 4), scales=2, channels=8, blocks=1)
+        >>> flow.log_prob(torch.rand(2, 1, 4, 4)).shape
+        torch.Size([2])
+    """
 
     def __init__(
         self,
