@@ -41,7 +41,7 @@ from report import RESULTS, markdown, save, write
 import bijective as bj
 import bijective.train as T
 import bijective.train.run  # noqa: F401  (T.run: ValidationClock wraps its build)
-from bijective.models import Autoregressive
+from bijective.models import DiscreteAutoregressive
 from bijective.train.loop import make_optimizer
 from bijective.train.threads import auto_threads, using_threads
 
@@ -305,7 +305,7 @@ def speed() -> None:
         torch.manual_seed(0)
         fast = best_of(partial(model._sample, x.clone(), None, 1.0), 1)
         torch.manual_seed(0)
-        slow = best_of(partial(Autoregressive._sample, model, x.clone(), None, 1.0), 1)
+        slow = best_of(partial(DiscreteAutoregressive._sample, model, x.clone(), None, 1.0), 1)
         rows.append({"case": f"{name}: sample 16 images 28x28 (784 passes)", "fast_s": fast,
                      "reference_s": slow, "reference": "each pass on the whole image"})  # fmt: skip
         print(rows[-1], flush=True)

@@ -38,7 +38,7 @@ def main() -> None:
         row = {"steps_per_level": steps}
         for reversible in (False, True):
             torch.manual_seed(0)
-            flow = bj.flows.Glow(SHAPE, levels=2, steps=steps, channels=64, reversible=reversible)
+            flow = bj.flows.Glow(SHAPE, scales=2, steps=steps, channels=64, reversible=reversible)
             step = step_fn(flow, x)
             step()  # ActNorm's initialisation, allocator warm-up
             key = "reversible" if reversible else "standard"

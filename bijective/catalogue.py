@@ -9,7 +9,7 @@ schema, `bijective list`, the dispatch to a kind and the builders all read it.
 
 A new model family is one module and one line here:
 
-    MODELS.add("fvsbn", models.FVSBN, ("density",), supplies=("features", "context", "levels"))
+    MODELS.add("fvsbn", models.FVSBN, ("density",), from_data=("features", "context", "levels"))
 
 (`levels`: the number of values of discrete data, which an autoregressive model of
 discrete data models directly, without dequantization.)

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -118,19 +119,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if not 0 < args.temperature < float("inf"):
         raise ConfigError(f"--temperature {args.temperature}: expected a positive finite number")
     experiment = training.open_run(args.run_dir)
-    if args.label is not None and not getattr(experiment, "conditional", False):
-        raise ConfigError("--label: this run's model is not conditional")
-    if args.label is not None and not 0 <= args.label < experiment.data.classes:
-        raise ConfigError(
-            f"--label {args.label}: expected a class in 0..{experiment.data.classes - 1}"
-        )
+    experiment.check_label(args.label)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png" or args.n <= CHUNK:
         samples = experiment.sample(args.n, args.temperature, args.label)
         caption = f"T = {args.temperature:g}"
         if args.label is not None:
             caption += f", class {args.label}"
-        elif getattr(experiment, "conditional", False):
+        elif experiment.conditional:
             caption += f", {args.n} per class, in class order"
         experiment.save_samples(samples, out, caption)
         total = len(samples)
@@ -146,8 +142,8 @@ def _sample_in_chunks(
     written as they come: to an .npy through a memory map, to a .txt line by line; the
     file appears (by rename) only when complete."""
     labels = [label]
-    if label is None and getattr(experiment, "conditional", False):
-        labels = list(range(experiment.data.classes))
+    if label is None and experiment.conditional:
+        labels = list(range(experiment.classes))
     sizes = [min(CHUNK, n - start) for start in range(0, n, CHUNK)]
     tmp = out.with_name(f"{out.stem}.tmp{out.suffix}")
     part = out.with_name(f"{out.stem}.part{out.suffix}")
@@ -188,11 +184,19 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"plots in {out}/*/plots/")
 
 
+def _option(name: str, hint: object) -> str:
+    """An option's name, with its allowed values when its type is a Literal."""
+    values = [v for v in typing.get_args(hint) if isinstance(v, str)]
+    literal = typing.get_origin(hint) is typing.Literal
+    return f"{name} ({'|'.join(values)})" if literal and values else name
+
+
 def _list(title: str, registry: Registry) -> None:
     print(title)
     width = max(len(name) for name in registry) + 1
     for entry in registry.entries():
-        options = ", ".join(entry.options) or "none"
+        hints = entry.hints()
+        options = ", ".join(_option(n, hints.get(n)) for n in entry.options) or "none"
         print(f"  {entry.name:{width}s} {entry.description}; options: {options}")
 
 

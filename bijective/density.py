@@ -21,7 +21,11 @@ class Density(Protocol):
     draws without gradients; temperature T < 1 concentrates the draws (the base's or the
     conditionals' spread scaled by T). Model-specific knobs are keyword-only extras after
     these arguments. A model built without a context raises on one.
+    event_shape: the shape of one event, e.g. (D,) for vectors or (C, H, W) for images
+    (what the trainer reshapes rows to and sizes sampling by).
     """
+
+    event_shape: tuple[int, ...]
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor: ...
 

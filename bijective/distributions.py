@@ -17,10 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .gaussian import LOG_2PI, log_normal
 from .transforms.base import sum_event
 from .validation import Shape, as_shape
-
-_LOG_2PI = math.log(2 * math.pi)
 
 
 class Distribution(nn.Module):
@@ -64,7 +63,7 @@ class StandardNormal(Distribution):
 
     def log_prob(self, z: Tensor) -> Tensor:
         n = len(self.event_shape)
-        return -0.5 * (sum_event(z * z, n) + math.prod(self.event_shape) * _LOG_2PI)
+        return -0.5 * (sum_event(z * z, n) + math.prod(self.event_shape) * LOG_2PI)
 
     def rsample(self, shape: Sequence[int] = (), temperature: float = 1.0) -> Tensor:
         return self._noise(shape, temperature)
@@ -81,7 +80,7 @@ class DiagonalNormal(Distribution):
 
     def log_prob(self, z: Tensor) -> Tensor:
         e = (z - self.loc) * (-self.log_scale).exp()
-        return sum_event(-0.5 * (e * e + _LOG_2PI) - self.log_scale, len(self.event_shape))
+        return sum_event(log_normal(e) - self.log_scale, len(self.event_shape))
 
     def rsample(self, shape: Sequence[int] = (), temperature: float = 1.0) -> Tensor:
         return self.loc + self.log_scale.exp() * self._noise(shape, temperature)
@@ -142,7 +141,7 @@ class GaussianMixture(Distribution):
 
     def log_prob(self, z: Tensor) -> Tensor:
         e = (z[..., None, :] - self.means) * (-self.log_scales).exp()
-        per_component = (-0.5 * (e * e + _LOG_2PI) - self.log_scales).sum(-1)
+        per_component = (log_normal(e) - self.log_scales).sum(-1)
         return torch.logsumexp(F.log_softmax(self.logits, -1) + per_component, dim=-1)
 
     def rsample(self, shape: Sequence[int] = (), temperature: float = 1.0) -> Tensor:

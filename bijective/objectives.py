@@ -15,6 +15,8 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
+from .modes import evaluating
+
 
 class Unnormalized(Protocol):
     """A target: log p~(z), and log Z when known (see bijective.targets)."""
@@ -47,13 +49,11 @@ def mean_nll(
     model: nn.Module, x: Tensor, context: Tensor | None = None, batch: int = 4096
 ) -> float:
     """The mean NLL of x in eval mode, in chunks of `batch` rows (the mode is restored)."""
-    was_training = model.training
-    model.eval()
     total = 0.0
-    for i in range(0, len(x), batch):
-        c = None if context is None else context[i : i + batch]
-        total -= float(model.log_prob(x[i : i + batch], c).double().sum())
-    model.train(was_training)
+    with evaluating(model):
+        for i in range(0, len(x), batch):
+            c = None if context is None else context[i : i + batch]
+            total -= float(model.log_prob(x[i : i + batch], c).double().sum())
     return total / len(x)
 
 
@@ -73,14 +73,12 @@ def kl_divergence(
 ) -> tuple[float, float]:
     """KL(q || p) = E_q[log q - log p~] + log Z by n samples (float64 sums), and its Monte
     Carlo standard error; exact up to that error when the target knows log Z."""
-    was_training = flow.training
-    flow.eval()
     total, squares = 0.0, 0.0
-    for start in range(0, n, batch):
-        z, log_q = flow.sample_and_log_prob((min(batch, n - start),))
-        d = (log_q - target(z)).double()
-        total, squares = total + float(d.sum()), squares + float((d * d).sum())
-    flow.train(was_training)
+    with evaluating(flow):
+        for start in range(0, n, batch):
+            z, log_q = flow.sample_and_log_prob((min(batch, n - start),))
+            d = (log_q - target(z)).double()
+            total, squares = total + float(d.sum()), squares + float((d * d).sum())
     mean = total / n
     stderr = math.sqrt(max(squares / n - mean * mean, 0.0) / n)
     return mean + target.log_normalizer, stderr

@@ -19,13 +19,13 @@ class Entry:
     name: str
     build: Callable[..., Any]
     kinds: tuple[str, ...]
-    supplies: tuple[str, ...] = ()
+    from_data: tuple[str, ...] = ()
     description: str = ""
 
     def parameters(self) -> list[inspect.Parameter]:
         """The builder's parameters a config sets (the supplied ones left out)."""
         signature = inspect.signature(self.build)
-        return [p for p in signature.parameters.values() if p.name not in self.supplies]
+        return [p for p in signature.parameters.values() if p.name not in self.from_data]
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -49,13 +49,13 @@ class Registry:
         name: str,
         build: Callable[..., Any],
         kinds: tuple[str, ...],
-        supplies: tuple[str, ...] = (),
+        from_data: tuple[str, ...] = (),
         description: str = "",
     ) -> Entry:
         """Registers `build` under `name` (a name is registered once)."""
         if name in self._entries:
             raise ValueError(f"{self.what} {name!r} is registered already")
-        entry = Entry(name, build, kinds, supplies, description or _first_line(build))
+        entry = Entry(name, build, kinds, from_data, description or _first_line(build))
         self._entries[name] = entry
         return entry
 

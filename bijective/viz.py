@@ -1,9 +1,14 @@
 """Plots written as PNG: learned 2-D densities beside the data, samples against data,
-training curves, and image grids. matplotlib is imported on first use (Agg backend)."""
+training curves, and image grids. matplotlib is imported on first use (Agg backend).
+
+At the bottom of the package: these functions take tensors, callables and plain rows,
+never a model or a run, and import nothing of bijective; the experiment kinds call them.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +44,26 @@ def _bounds(data: Tensor, margin: float = 0.1) -> tuple[float, float, float, flo
     )
 
 
+LogDensity = Callable[[Tensor], Tensor]  # points (N, 2) on the CPU -> log p (N,)
+
+
 @torch.no_grad()
 def density_2d(
-    model: Any, data: Tensor, path: Path, resolution: int = 200, units: str = "data units"
+    log_prob: LogDensity,
+    data: Tensor,
+    path: Path,
+    resolution: int = 200,
+    units: str = "data units",
 ) -> None:
-    """The model's density exp(log p) on a grid, beside a 2-D histogram of the data, on
-    the same axes; `units` names the axes' units (e.g. "standardised" when the model sees
-    standardised data), the colorbars give counts and density."""
+    """The density exp(log_prob) on a grid, beside a 2-D histogram of the data, on the same
+    axes; `units` names the axes' units (e.g. "standardised" when the model sees
+    standardised data), the colorbars give counts and density. The caller puts the model
+    in eval mode."""
     plt = _pyplot()
     x0, x1, y0, y1 = _bounds(data)
     xs, ys = torch.linspace(x0, x1, resolution), torch.linspace(y0, y1, resolution)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    density = model.log_prob(grid.to(device)).exp().cpu().reshape(resolution, resolution)
-    model.train(was_training)
+    density = log_prob(grid).exp().cpu().reshape(resolution, resolution)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     *_, counts = left.hist2d(
         data[:, 0].numpy(),
@@ -117,24 +126,19 @@ def density_panel(
 
 
 @torch.no_grad()
-def target_fit(model: Any, target: Any, path: Path, samples: int = 20_000) -> None:
-    """A variational fit: the target density p (left), the flow's density q (middle) and a
-    histogram of q's samples (right), on the target's view box."""
+def target_fit(log_q: LogDensity, samples: Tensor, target: Any, path: Path) -> None:
+    """A variational fit: the target density p (left), the flow's density q = exp(log_q)
+    (middle) and a histogram of q's `samples` (n, 2) (right), on the target's view box."""
     plt = _pyplot()
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     figure, axes = plt.subplots(1, 3, figsize=(12, 4))
     density_panel(axes[0], target.normalized_log_prob, target.view, title="target p")
-    density_panel(axes[1], lambda z: model.log_prob(z.to(device)), target.view, title="flow q")
-    points = model.sample((samples,)).cpu()
+    density_panel(axes[1], log_q, target.view, title="flow q")
     (x0, x1), (y0, y1) = target.view
     *_, counts = axes[2].hist2d(
-        points[:, 0].numpy(), points[:, 1].numpy(), bins=100, range=[[x0, x1], [y0, y1]]
+        samples[:, 0].numpy(), samples[:, 1].numpy(), bins=100, range=[[x0, x1], [y0, y1]]
     )
     figure.colorbar(counts, ax=axes[2], label="samples per bin")
-    axes[2].set(title=f"{samples:,} samples of q", xlabel="z1", ylabel="z2")
-    model.train(was_training)
+    axes[2].set(title=f"{len(samples):,} samples of q", xlabel="z1", ylabel="z2")
     _save(figure, path)
 
 
@@ -164,13 +168,11 @@ def conditional_samples_2d(samples: Tensor, data: Tensor, labels: Tensor, path: 
     _save(figure, path)
 
 
-def training_curves(metrics_csv: Path, path: Path) -> None:
+def training_curves(rows: list[dict[str, float | None]], path: Path, label: str) -> None:
     """Training loss per step (faint) and its moving average, and the validation metric
-    (the metrics' fourth column: NLL, or KL(q || p) for variational inference)."""
-    from .train.metrics import METRICS, read_metrics
-
+    (the rows' fourth column: NLL, or KL(q || p) for variational inference), named
+    `label` in the legend. `rows` as a metrics CSV reads: step, loss, lr, metric, ..."""
     plt = _pyplot()
-    rows = read_metrics(metrics_csv)
     steps = [r["step"] for r in rows if r["loss"] is not None]
     loss = torch.tensor([r["loss"] for r in rows if r["loss"] is not None])
     figure, axis = plt.subplots(figsize=(6, 4))
@@ -182,7 +184,7 @@ def training_curves(metrics_csv: Path, path: Path) -> None:
     metric = list(rows[0])[3] if rows else "val_nll"
     val = [(r["step"], r[metric]) for r in rows if r[metric] is not None]
     if val:
-        axis.plot(*zip(*val, strict=True), "o-", color="C1", label=METRICS.get(metric, metric))
+        axis.plot(*zip(*val, strict=True), "o-", color="C1", label=label)
     if len(loss):
         low, high = float(loss.quantile(0.01)), float(loss.quantile(0.9))
         axis.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low) + 1e-6)

@@ -21,6 +21,10 @@ T = bj.transforms
 D = bj.distributions
 
 Sampler = Callable[[tuple[int, ...], torch.Generator], Tensor]
+# Where and in which precision the harness runs (tests/conftest.py: --device, --dtype), and
+# the tolerance of its inverse and log-det checks there.
+DEVICE, DTYPE = torch.device("cpu"), torch.float64
+TOLERANCE = {torch.float64: 1e-6, torch.float32: 1e-4}
 
 
 def normal(shape: tuple[int, ...], g: torch.Generator) -> Tensor:
@@ -361,25 +365,31 @@ def randomise(
     with torch.no_grad():
         for p in module.parameters():
             noise = scale * torch.randn(p.shape, generator=generator, dtype=p.dtype)
+            noise = noise.to(p.device)
             p.copy_(noise) if replace else p.add_(noise)
     return module
 
 
 def make(case: Case, batch: tuple[int, ...] = (7,), seed: int = 0):
-    """Builds the case's transform in float64 with parameters moved away from their
-    (identity) initialisation, in eval mode; returns (transform, x, context)."""
+    """Builds the case's transform in DTYPE (float64 unless --dtype) on DEVICE with
+    parameters moved away from their (identity) initialisation, in eval mode; returns
+    (transform, x, context). Random draws are made on the CPU in float64, then moved, so
+    every device and dtype sees the same values."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # constructors with random initialisation
     t = case.build().double()
     warmup = case.data((64, *case.shape), g)
     warmup_context = _context(case, (64,), g)
+    t, warmup = t.to(DEVICE), warmup.to(DEVICE)
+    warmup_context = None if warmup_context is None else warmup_context.to(DEVICE)
     with torch.no_grad():
         t.train()
         for _ in range(3):  # data-dependent initialisation and running statistics
             t(warmup, warmup_context)
     randomise(t, case.scale, g)
-    t.eval()
-    return t, case.data((*batch, *case.shape), g), _context(case, batch, g)
+    t.to(DTYPE).eval()
+    x, context = case.data((*batch, *case.shape), g), _context(case, batch, g)
+    return t, x.to(DEVICE, DTYPE), None if context is None else context.to(DEVICE, DTYPE)
 
 
 def _context(case: Case, batch: tuple[int, ...], g: torch.Generator) -> Tensor | None:

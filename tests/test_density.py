@@ -44,15 +44,15 @@ def make(name: str, context: int = 0) -> torch.nn.Module:
     entry = MODELS[name]
     supplied = {"features": 3, "context": context, "shape": (1, 4, 4), "levels": LEVELS}
     torch.manual_seed(0)
-    model = entry.build(**{k: supplied[k] for k in entry.supplies}, **TINY[name])
-    if "shape" in entry.supplies and "levels" not in entry.supplies:
+    model = entry.build(**{k: supplied[k] for k in entry.from_data}, **TINY[name])
+    if "shape" in entry.from_data and "levels" not in entry.from_data:
         model = bj.flows.dequantized(model, LEVELS)
     return model.double()
 
 
 def data(model: torch.nn.Module, n: int) -> torch.Tensor:
     shape = (n, *model.event_shape)
-    if isinstance(model, bj.flows.DequantizedFlow | bj.models.Autoregressive):
+    if isinstance(model, bj.flows.DequantizedFlow | bj.models.DiscreteAutoregressive):
         return torch.randint(0, LEVELS, shape).double()
     if isinstance(model, bj.models.VAE):
         return torch.randint(0, 2, shape).double()
@@ -101,7 +101,7 @@ def test_a_catalogue_model_satisfies_the_density_protocol(name: str) -> None:
         model.sample((5,), torch.randn(5, 2, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("name", [n for n in TINY if "context" in MODELS[n].supplies])
+@pytest.mark.parametrize("name", [n for n in TINY if "context" in MODELS[n].from_data])
 def test_a_conditional_catalogue_model_needs_and_uses_its_context(name: str) -> None:
     if name in ("planar", "radial"):
         pytest.skip("planar and radial flows have no conditional form")
@@ -116,3 +116,10 @@ def test_a_conditional_catalogue_model_needs_and_uses_its_context(name: str) -> 
             p.add_(0.1 * torch.randn_like(p))
     assert not torch.allclose(model.log_prob(x, context), model.log_prob(x, -context))
     assert model.sample((), context).shape == (5, *model.event_shape)
+
+
+def test_the_old_name_of_the_discrete_base_class_warns_and_still_works() -> None:
+    with pytest.warns(DeprecationWarning, match="DiscreteAutoregressive"):
+        old = bj.models.Autoregressive
+    assert old is bj.models.DiscreteAutoregressive
+    assert bj.models.DiscreteAutoregressive is not bj.transforms.Autoregressive

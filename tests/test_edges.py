@@ -23,10 +23,10 @@ def _models() -> dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...],
         "realnvp": (lambda: F.RealNVP(3, transforms=2, hidden=(8,)), (3,), 0),
         "planar": (lambda: F.PlanarFlow(2, layers=3), (2,), 0),
         "resflow": (lambda: F.ResidualFlow(2, blocks=2, hidden=(8,)), (2,), 0),
-        "glow": (lambda: F.Glow((1, 4, 4), levels=1, steps=2, channels=8), (1, 4, 4), 0),
-        "image-realnvp": (lambda: F.ImageRealNVP((1, 4, 4), levels=1, channels=8), (1, 4, 4), 0),
+        "glow": (lambda: F.Glow((1, 4, 4), scales=1, steps=2, channels=8), (1, 4, 4), 0),
+        "image-realnvp": (lambda: F.ImageRealNVP((1, 4, 4), scales=1, channels=8), (1, 4, 4), 0),
         "dequantized-glow": (
-            lambda: F.dequantized(F.Glow((1, 4, 4), levels=1, steps=1, channels=8), 4),
+            lambda: F.dequantized(F.Glow((1, 4, 4), scales=1, steps=1, channels=8), 4),
             (1, 4, 4),
             0,
         ),
@@ -136,3 +136,14 @@ def test_huge_finite_inputs_warn_that_the_density_overflowed() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         flow.log_prob(torch.randn(5, 2))  # ordinary data: no warning
+
+
+def test_a_dequantized_flow_takes_integer_tensors_as_their_float_values() -> None:
+    """x may hold its integers as an integer tensor: the same log P(x) as the floats
+    (it failed with torch's 'check_uniform_bounds not implemented for Long')."""
+    flow = bj.flows.dequantized(bj.flows.MAF(4, transforms=1, hidden=(8,)), levels=17)
+    x = torch.randint(0, 17, (5, 4))
+    torch.manual_seed(0)
+    as_integers = flow.log_prob(x)
+    torch.manual_seed(0)
+    torch.testing.assert_close(as_integers, flow.log_prob(x.float()))

@@ -3,6 +3,9 @@ and the temperature and class in the title of sampled pictures."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
@@ -29,7 +32,7 @@ def _colorbar_labels(figure) -> list[str]:
 
 def test_density_plots_name_their_units_and_have_colorbars(figures, tmp_path) -> None:
     flow = bj.flows.MAF(2, transforms=1, hidden=(8,))
-    viz.density_2d(flow, torch.randn(300, 2), tmp_path / "d.png", 40, units="standardised")
+    viz.density_2d(flow.log_prob, torch.randn(300, 2), tmp_path / "d.png", 40, units="standardised")
     left, right = [a for a in figures[0].axes if a.get_label() != "<colorbar>"]
     assert left.get_xlabel() == "x1 (standardised)" and right.get_ylabel() == "x2 (standardised)"
     assert right.get_title() == "learned density"
@@ -75,3 +78,9 @@ def test_the_cli_titles_a_sampled_grid_with_its_label_and_temperature(
         == 0
     )
     assert figures[0].axes[1].get_title() == "samples (9), T = 0.5, class 1"
+
+
+def test_viz_is_at_the_bottom_of_the_package() -> None:
+    """bijective.viz takes tensors and callables and imports nothing of bijective."""
+    source = Path(viz.__file__).read_text()
+    assert not re.search(r"^\s*(from \.|from bijective|import bijective)", source, re.M)

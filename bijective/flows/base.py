@@ -30,6 +30,14 @@ class Flow(nn.Module):
     f^{-1}(z). Every method takes an optional `context` (*batch, C) for conditional flows.
     Shapes: x (*batch, *event_shape); log_prob -> (*batch); sample(shape) ->
     (*shape, *context_batch, *event_shape).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.Flow(bj.transforms.Affine(2), bj.distributions.StandardNormal(2))
+        >>> flow.log_prob(torch.zeros(3, 2)).shape
+        torch.Size([3])
+        >>> flow.sample((4,)).shape
+        torch.Size([4, 2])
     """
 
     def __init__(self, transform: Transform, base: Distribution) -> None:
@@ -178,7 +186,14 @@ def warn_not_finite(where: str, x: Tensor, log_p: Tensor) -> None:
 
 class FlowDistribution(distributions.Distribution):
     """A torch.distributions view of a Flow: log_prob, sample and rsample call the flow, so it
-    plugs into code written for torch distributions. Batch shape = the context's batch shape."""
+    plugs into code written for torch distributions. Batch shape = the context's batch shape.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> q = bj.flows.MAF(2, transforms=1, hidden=(8,)).as_distribution()
+        >>> q.rsample((5,)).shape, q.log_prob(torch.zeros(2)).shape
+        (torch.Size([5, 2]), torch.Size([]))
+    """
 
     has_rsample = True
     arg_constraints: dict = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -23,8 +24,16 @@ class DequantizedFlow(nn.Module):
 
     with K = 1 the variational bound E_q[log p(y) - log q(u | x)] - D log L (one draw, an
     unbiased estimate of it), and for K > 1 the importance-weighted bound, which rises
-    to log P(x) as K grows (Ho et al. 2019). x holds integers as floats, (*batch, *event);
+    to log P(x) as K grows (Ho et al. 2019). x holds integers (an integer tensor, or
+    integers as floats), (*batch, *event);
     a context (*batch, C) goes to the flow. A `bijective.Density`.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.dequantized(bj.flows.MAF(4, transforms=1, hidden=(8,)), levels=17)
+        >>> x = torch.randint(0, 17, (5, 4))
+        >>> flow.log_prob(x).shape  # log P(x) of the integers, by the dequantization bound
+        torch.Size([5])
     """
 
     def __init__(self, flow: Flow, dequantizer: nn.Module, levels: int) -> None:
@@ -35,6 +44,8 @@ class DequantizedFlow(nn.Module):
 
     def log_prob(self, x: Tensor, context: Tensor | None = None, *, samples: int = 1) -> Tensor:
         """log P(x | context) by the bound with `samples` draws, in nats: (*batch)."""
+        if not x.is_floating_point():  # integers convert exactly (up to 2^24 in float32)
+            x = x.to(next(self.flow.parameters(), torch.empty(0)).dtype)
         terms = []
         for _ in range(samples):
             y, log_q = self.dequantizer(x)
@@ -59,7 +70,10 @@ class DequantizedFlow(nn.Module):
 
 
 def dequantized(
-    flow: Flow, levels: int, dequantization: str = "uniform", logit: float | None = 0.05
+    flow: Flow,
+    levels: int,
+    dequantization: Literal["uniform", "variational"] = "uniform",
+    logit: float | None = 0.05,
 ) -> DequantizedFlow:
     """`flow` as a model of integers in {0..levels-1}: with `logit` a, the flow sees
     logit(a + (1 - 2a) y) of the dequantized y (and, for vector events, an ActNorm after

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 from ..distributions import StandardNormal
 from ..transforms import Compose, ContinuousFlow
-from ..transforms.continuous import Trace
+from ..transforms.continuous import Activation, Method, Trace
 from .base import Flow
 
 
@@ -18,7 +17,14 @@ class FFJORD(Flow):
     `hidden` units and log|det| = int tr(df/dx) dt; the trace is by Hutchinson in training
     and exact in eval mode by default, so reported log-likelihoods are deterministic (up to
     the solver's rtol/atol). Both directions cost one ODE solve a block. `kinetic` and
-    `jacobian` add RNODE's regularisers to the training loss (fewer solver steps)."""
+    `jacobian` add RNODE's regularisers to the training loss (fewer solver steps).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.FFJORD(features=2, hidden=(16, 16)).eval()
+        >>> flow.log_prob(torch.randn(3, 2)).shape  # eval mode: the exact trace
+        torch.Size([3])
+    """
 
     def __init__(
         self,
@@ -27,10 +33,10 @@ class FFJORD(Flow):
         blocks: int = 1,
         hidden: Sequence[int] = (64, 64, 64),
         time: float = 1.0,
-        activation: Literal["tanh", "softplus"] = "tanh",
+        activation: Activation = "tanh",
         trace: Trace = "hutchinson",
         eval_trace: Trace = "exact",
-        method: Literal["dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"] = "dopri5",
+        method: Method = "dopri5",
         rtol: float = 1e-5,
         atol: float = 1e-5,
         max_steps: int = 1000,
@@ -43,19 +49,19 @@ class FFJORD(Flow):
         cnfs = [
             ContinuousFlow(
                 features,
-                tuple(hidden),
-                context,
-                time,
-                activation,
-                trace,
-                eval_trace,
-                method,
-                rtol,
-                atol,
-                max_steps,
-                adjoint,
-                kinetic,
-                jacobian,
+                hidden=tuple(hidden),
+                context=context,
+                time=time,
+                activation=activation,
+                trace=trace,
+                eval_trace=eval_trace,
+                method=method,
+                rtol=rtol,
+                atol=atol,
+                max_steps=max_steps,
+                adjoint=adjoint,
+                kinetic=kinetic,
+                jacobian=jacobian,
             )
             for _ in range(blocks)
         ]

@@ -16,6 +16,7 @@ from ..transforms import (
     Squeeze,
     Transform,
 )
+from ..transforms.image import CouplingKind, Prior
 from ..transforms.masks import _image, channel, checkerboard
 from .base import Flow
 
@@ -27,32 +28,41 @@ def _next(shape: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 class Glow(Flow):
-    """Glow (Kingma & Dhariwal 2018, arXiv:1807.03039) on images `shape` (C, H, W): `levels`
-    levels, each a squeeze then `steps` steps of ActNorm -> invertible 1x1 convolution
+    """Glow (Kingma & Dhariwal 2018, arXiv:1807.03039) on images `shape` (C, H, W): `scales`
+    scales, each a squeeze then `steps` steps of ActNorm -> invertible 1x1 convolution
     (LU-decomposed with `lu`) -> affine coupling on a channel mask (ResNet conditioner
     `channels` wide with `blocks` residual blocks, zero-initialised); after each level but
     the last half the channels leave, scored by the learned prior (`prior='learned'`) or
-    N(0, I). Base N(0, I) on the C H W latent. H and W must be divisible by 2^levels.
+    N(0, I). Base N(0, I) on the C H W latent. H and W must be divisible by 2^scales.
     With `reversible`, each level backpropagates by recomputing activations from its
-    output (transforms.Reversible): activation memory stops growing with `steps`."""
+    output (transforms.Reversible): activation memory stops growing with `steps`.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.Glow((1, 8, 8), scales=2, steps=1, channels=8)
+        >>> flow.log_prob(torch.rand(2, 1, 8, 8)).shape
+        torch.Size([2])
+        >>> flow.sample((3,)).shape
+        torch.Size([3, 1, 8, 8])
+    """
 
     def __init__(
         self,
         shape: Sequence[int],
-        levels: int = 2,
+        scales: int = 2,
         steps: int = 4,
         channels: int = 64,
         blocks: int = 1,
         lu: bool = True,
-        prior: str = "learned",
-        coupling: str = "affine",
+        prior: Prior = "learned",
+        coupling: CouplingKind = "affine",
         reversible: bool = False,
     ) -> None:
         shape = _image(shape)
-        _check_divisible("Glow", shape, levels)
+        _check_divisible("Glow", shape, scales)
         chain = Reversible if reversible else Compose
         stages, current = [], shape
-        for _ in range(levels):
+        for _ in range(scales):
             squeezed = Squeeze(current).latent_shape
             layers: list[Transform] = [Squeeze(current)]
             for _ in range(steps):
@@ -68,28 +78,35 @@ class Glow(Flow):
 
 
 class ImageRealNVP(Flow):
-    """RealNVP for images (Dinh et al. 2017, arXiv:1605.08803, section 3.6): each level but
-    the last is 3 affine couplings on alternating checkerboard masks, a squeeze, and 3 on
+    """RealNVP for images (Dinh et al. 2017, arXiv:1605.08803, section 3.6): `scales` scales;
+    each but the last is 3 affine couplings on alternating checkerboard masks, a squeeze, and 3 on
     alternating channel masks, then half the channels are factored out (scored by N(0, I),
     as in the paper, or by Glow's learned prior); the last level is 4 checkerboard
     couplings. ActNorm precedes every coupling (the paper uses batch normalization).
-    `reversible` as in Glow."""
+    `reversible` as in Glow.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.ImageRealNVP((1, 4, 4), scales=2, channels=8, blocks=1)
+        >>> flow.log_prob(torch.rand(2, 1, 4, 4)).shape
+        torch.Size([2])
+    """
 
     def __init__(
         self,
         shape: Sequence[int],
-        levels: int = 2,
+        scales: int = 2,
         channels: int = 64,
         blocks: int = 2,
-        prior: str = "standard",
+        prior: Prior = "standard",
         reversible: bool = False,
     ) -> None:
         shape = _image(shape)
-        _check_divisible("ImageRealNVP", shape, levels - 1)
+        _check_divisible("ImageRealNVP", shape, scales - 1)
         chain = Reversible if reversible else Compose
         stages, current = [], shape
-        for level in range(levels):
-            last = level == levels - 1
+        for scale in range(scales):
+            last = scale == scales - 1
             layers: list[Transform] = []
             for i in range(4 if last else 3):
                 mask = checkerboard(current, even=i % 2 == 0)

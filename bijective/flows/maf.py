@@ -30,7 +30,16 @@ class MAF(Flow):
     """Masked autoregressive flow (Papamakarios et al. 2017, arXiv:1705.07057): `transforms`
     affine MADE layers with `mixing` between them, standard normal base. Density in one
     pass per layer; sampling solves each layer feature by feature in D small steps that
-    together multiply less than one pass does (`MaskedMLP.solve`)."""
+    together multiply less than one pass does (`MaskedMLP.solve`).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.MAF(features=3, transforms=2, hidden=(16, 16))
+        >>> flow.log_prob(torch.randn(8, 3)).shape
+        torch.Size([8])
+        >>> flow.sample((4,), temperature=0.7).shape
+        torch.Size([4, 3])
+    """
 
     def __init__(
         self,
@@ -48,7 +57,15 @@ class MAF(Flow):
 
 class IAF(Flow):
     """Inverse autoregressive flow (Kingma et al. 2016, arXiv:1606.04934): MAF's layers
-    inverted, so sampling is one pass per layer and density evaluation is the D-step solve."""
+    inverted, so sampling is one pass per layer and density evaluation is the D-step solve.
+
+    Example:
+        >>> import bijective as bj
+        >>> flow = bj.flows.IAF(features=3, transforms=2, hidden=(16, 16))
+        >>> z, log_q = flow.sample_and_log_prob((5,))  # the fast direction: variational inference
+        >>> z.shape, log_q.shape
+        (torch.Size([5, 3]), torch.Size([5]))
+    """
 
     def __init__(
         self,

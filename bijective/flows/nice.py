@@ -12,7 +12,14 @@ from .base import Flow
 class NICE(Flow):
     """NICE (Dinh et al. 2015, arXiv:1410.8516): `transforms` additive couplings on
     alternating masks (volume preserving), then the diagonal scaling layer that gives the
-    flow its only change of volume; standard normal base (the paper also uses logistic)."""
+    flow its only change of volume; standard normal base (the paper also uses logistic).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.NICE(features=4, transforms=2, hidden=(16,))
+        >>> flow.log_prob(torch.randn(6, 4)).shape
+        torch.Size([6])
+    """
 
     def __init__(
         self,
@@ -24,7 +31,11 @@ class NICE(Flow):
     ) -> None:
         layers: list[Transform] = [
             AdditiveCoupling(
-                features, masks.alternating(features, even=i % 2 == 0), hidden, context, dropout
+                features,
+                masks.alternating(features, even=i % 2 == 0),
+                hidden=hidden,
+                context=context,
+                dropout=dropout,
             )
             for i in range(transforms)
         ]

@@ -16,7 +16,16 @@ class NSF(Flow):
     rational-quadratic splines with `bins` bins on [-bound, bound] (identity outside),
     conditioned by a coupling MLP (`variant="coupling"`, alternating halves) or a residual
     MADE (`variant="autoregressive"`), with `mixing` between layers (LU by default, as in
-    the paper); `dropout` regularises the conditioners on small data sets."""
+    the paper); `dropout` regularises the conditioners on small data sets.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.NSF(features=2, transforms=2, bins=4, hidden=(16, 16))
+        >>> flow.log_prob(torch.randn(5, 2)).shape
+        torch.Size([5])
+        >>> bj.flows.NSF(2, variant="coupling", hidden=(16,)).sample((3,)).shape
+        torch.Size([3, 2])
+    """
 
     def __init__(
         self,

@@ -12,7 +12,14 @@ from .base import Flow
 class RealNVP(Flow):
     """RealNVP (Dinh et al. 2017, arXiv:1605.08803) on vectors: `transforms` affine
     couplings whose alternating masks flip from layer to layer, each preceded by ActNorm
-    (where the paper uses batch normalization), standard normal base."""
+    (where the paper uses batch normalization), standard normal base.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.RealNVP(features=4, context=2, transforms=2, hidden=(16,))
+        >>> flow.log_prob(torch.randn(6, 4), torch.randn(6, 2)).shape
+        torch.Size([6])
+    """
 
     def __init__(
         self,

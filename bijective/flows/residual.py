@@ -38,7 +38,15 @@ class PlanarFlow(Flow):
     standard normal or, with base='uniform', on U[-1, 1]^D. The cheap direction is sampling
     (the paper's direction): used for variational inference, where log q of its own samples
     needs no inversion; log_prob of given points inverts each map by a bracketed scalar root
-    find."""
+    find.
+
+    Example:
+        >>> import bijective as bj
+        >>> flow = bj.flows.PlanarFlow(features=2, layers=4)
+        >>> z, log_q = flow.sample_and_log_prob((5,))
+        >>> z.shape, log_q.shape
+        (torch.Size([5, 2]), torch.Size([5]))
+    """
 
     def __init__(
         self, features: int, context: int = 0, layers: int = 8, base: Base = "normal"
@@ -50,7 +58,13 @@ class PlanarFlow(Flow):
 class RadialFlow(Flow):
     """K = `layers` radial maps (Rezende & Mohamed 2015, eq. 14) on a standard normal (or
     U[-1, 1]^D), applied in the sampling direction like PlanarFlow; their inverses are closed
-    form."""
+    form.
+
+    Example:
+        >>> import bijective as bj
+        >>> bj.flows.RadialFlow(features=2, layers=4).sample((5,)).shape
+        torch.Size([5, 2])
+    """
 
     def __init__(
         self, features: int, context: int = 0, layers: int = 8, base: Base = "normal"
@@ -66,7 +80,14 @@ class ResidualFlow(Flow):
     log-det, Neumann gradient), or the i-ResNet (Behrmann et al. 2019) with
     logdet='series', activation='elu'. log_prob is the explicit direction; sampling inverts
     each block by a fixed-point iteration. In eval mode the log-det is `eval_logdet`:
-    'exact' (the default; D backward passes a block) or an estimate for large D."""
+    'exact' (the default; D backward passes a block) or an estimate for large D.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.ResidualFlow(features=2, blocks=2, hidden=(16,)).eval()
+        >>> flow.log_prob(torch.randn(4, 2)).shape  # eval mode: the exact log-det
+        torch.Size([4])
+    """
 
     def __init__(
         self,
@@ -89,12 +110,12 @@ class ResidualFlow(Flow):
             layers.append(
                 InvertibleResidual(
                     features,
-                    tuple(hidden),
-                    context,
-                    coeff,
-                    activation,
-                    logdet,
-                    terms,
+                    hidden=tuple(hidden),
+                    context=context,
+                    coeff=coeff,
+                    activation=activation,
+                    logdet=logdet,
+                    terms=terms,
                     eval_logdet=eval_logdet,
                     max_iterations=max_iterations,
                 )
@@ -104,17 +125,24 @@ class ResidualFlow(Flow):
 
 class ImageResidualFlow(Flow):
     """The multi-scale Residual Flow for images (C, H, W) (Chen et al. 2019, section 6):
-    `levels` levels, each a squeeze then `blocks` x (ActNorm, ConvInvertibleResidual with
+    `scales` scales, each a squeeze then `blocks` x (ActNorm, ConvInvertibleResidual with
     `channels` hidden channels); after each level but the last, half the channels leave,
     scored by N(0, I). Log-dets by Russian roulette in training and, by default, in eval
     mode too (`eval_logdet='roulette'`, 20 exact terms: unbiased, not exact; 'exact' costs
-    C H W backward passes a block). H and W must be divisible by 2^levels. Trained on
-    integer pixels through `dequantized` (configs: `image-resflow`)."""
+    C H W backward passes a block). H and W must be divisible by 2^scales. Trained on
+    integer pixels through `dequantized` (configs: `image-resflow`).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.ImageResidualFlow((1, 4, 4), scales=1, blocks=1, channels=4)
+        >>> flow.log_prob(torch.rand(2, 1, 4, 4)).shape
+        torch.Size([2])
+    """
 
     def __init__(
         self,
         shape: Sequence[int],
-        levels: int = 2,
+        scales: int = 2,
         blocks: int = 2,
         channels: int = 64,
         coeff: float = 0.97,
@@ -122,11 +150,11 @@ class ImageResidualFlow(Flow):
         max_iterations: int = 1000,
     ) -> None:
         shape = _image(shape)
-        _check_divisible("ImageResidualFlow", shape, levels)
+        _check_divisible("ImageResidualFlow", shape, scales)
         if blocks < 1:
             raise ValueError(f"ImageResidualFlow: expected blocks >= 1; got {blocks}")
         stages, current = [], shape
-        for _ in range(levels):
+        for _ in range(scales):
             squeezed = Squeeze(current).latent_shape
             layers = [Squeeze(current)]
             for _ in range(blocks):

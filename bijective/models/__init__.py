@@ -2,7 +2,7 @@
 (FVSBN, NADE, MADE, PixelCNN, Gated PixelCNN, RNN/LSTM) and VAEs (with flow posteriors)."""
 
 from .autoregressive import FVSBN, MADE, NADE
-from .discrete import Autoregressive
+from .discrete import DiscreteAutoregressive
 from .pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN
 from .posteriors import POSTERIORS, Posterior
 from .rnn import Recurrent
@@ -14,10 +14,25 @@ __all__ = [
     "NADE",
     "POSTERIORS",
     "VAE",
-    "Autoregressive",
+    "DiscreteAutoregressive",
     "GatedPixelCNN",
     "MaskedConv2d",
     "PixelCNN",
     "Posterior",
     "Recurrent",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`Autoregressive`, this class's name before it was told apart from the transform
+    bijective.transforms.Autoregressive: still importable, with a deprecation warning."""
+    if name == "Autoregressive":
+        import warnings
+
+        warnings.warn(
+            "bijective.models.Autoregressive is now bijective.models.DiscreteAutoregressive",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DiscreteAutoregressive
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Fully visible autoregressive models of discrete vectors: FVSBN, NADE, MADE.
 
-Each is an `Autoregressive` (bijective.models.discrete): exact log p(x) in nats from
+Each is a `DiscreteAutoregressive` (bijective.models.discrete): exact log p(x) in nats from
 per-variable Bernoulli (L = 2) or categorical logits, ancestral sampling with temperature,
 an optional context c (C) added to the logits or hidden layers.
 """
@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .discrete import Autoregressive
+from .discrete import DiscreteAutoregressive
 
 
-class Ordered(Autoregressive):
-    """An Autoregressive over K arrangements, each with an ordering of the D variables:
+class Ordered(DiscreteAutoregressive):
+    """A DiscreteAutoregressive over K arrangements, each with an ordering of the D variables:
     the buffer `orders` (K, D) holds the natural one first, random ones after when
     `agnostic` (drawn from the global generator, which the trainer seeds)."""
 
@@ -34,7 +34,7 @@ class Ordered(Autoregressive):
         return self.orders[self.arrangement].cpu()
 
 
-class FVSBN(Autoregressive):
+class FVSBN(DiscreteAutoregressive):
     """Fully visible sigmoid belief network (Gan et al. 2015, after Neal 1992):
 
         p(x_i = 1 | x_<i, c) = sigma(b_i + sum_{j<i} W_ij x_j + (V c)_i)

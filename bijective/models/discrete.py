@@ -26,7 +26,7 @@ from ..validation import (
 )
 
 
-class Autoregressive(nn.Module):
+class DiscreteAutoregressive(nn.Module):
     """Base of FVSBN, NADE, MADE, PixelCNN, GatedPixelCNN and Recurrent: a `bj.Density` on
     events of `event_shape` with values in {0 .. levels-1}, flattened in (C, H, W) order.
 

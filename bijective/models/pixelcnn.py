@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .discrete import Autoregressive
+from .discrete import DiscreteAutoregressive
 
 
 def colour_groups(channels: int, colours: int) -> Tensor:
@@ -59,7 +59,7 @@ class MaskedConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
-class ImageAutoregressive(Autoregressive):
+class ImageAutoregressive(DiscreteAutoregressive):
     """Shared by the PixelCNNs: the raster ordering, logits laid out as the flat (C, H, W)
     event, the row-cropped exact sampler. Subclasses give `features_map(x, context)`
     -> (N, C * K, H', W) for images of any height H' and `reach`: the rows above a pixel
@@ -112,10 +112,15 @@ class ImageAutoregressive(Autoregressive):
         """ReLU, 1x1 mask-B convolution, ReLU, 1x1 mask-B convolution to the logits."""
         return nn.Sequential(
             nn.ReLU(),
-            MaskedConv2d(channels, channels, 1, "B", self.colours),
+            MaskedConv2d(channels, channels, 1, mask="B", colours=self.colours),
             nn.ReLU(),
             MaskedConv2d(
-                channels, self.colours * self.params, 1, "B", self.colours, self.head_groups
+                channels,
+                self.colours * self.params,
+                1,
+                mask="B",
+                colours=self.colours,
+                out_groups=self.head_groups,
             ),
         )
 
@@ -166,13 +171,13 @@ class PixelCNN(ImageAutoregressive):
         colours = self.colours
         if channels % colours:
             raise ValueError(f"PixelCNN: channels {channels} must divide by the colours {colours}")
-        self.first = MaskedConv2d(colours, channels, first_kernel, "A", colours)
+        self.first = MaskedConv2d(colours, channels, first_kernel, mask="A", colours=colours)
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.ReLU(),
-                MaskedConv2d(channels, channels, 3, "B", colours),
+                MaskedConv2d(channels, channels, 3, mask="B", colours=colours),
                 nn.ReLU(),
-                MaskedConv2d(channels, channels, 1, "B", colours),
+                MaskedConv2d(channels, channels, 1, mask="B", colours=colours),
             )
             for _ in range(blocks)
         )
@@ -205,8 +210,10 @@ class GatedLayer(nn.Module):
         gated = torch.cat([colour_groups(p, colours)] * 2)  # the tanh half, the sigmoid half
         self.vertical = nn.Conv2d(inputs, 2 * p, (self.k + 1, kernel))
         self.down = nn.Conv2d(2 * p, 2 * p, 1)
-        self.horizontal = MaskedConv2d(inputs, 2 * p, (1, kernel), mask, colours, gated)
-        self.out = MaskedConv2d(p, p, 1, "B", colours)
+        self.horizontal = MaskedConv2d(
+            inputs, 2 * p, (1, kernel), mask=mask, colours=colours, out_groups=gated
+        )
+        self.out = MaskedConv2d(p, p, 1, mask="B", colours=colours)
         self.residual = mask == "B"
         self.context_net = nn.Linear(context, 4 * p) if context else None
 
@@ -256,7 +263,12 @@ class GatedPixelCNN(ImageAutoregressive):
             )
         self.layers = nn.ModuleList(
             GatedLayer(
-                colours if i == 0 else channels, channels, kernel, "AB"[i > 0], colours, context
+                colours if i == 0 else channels,
+                channels,
+                kernel,
+                mask="AB"[i > 0],
+                colours=colours,
+                context=context,
             )
             for i in range(layers)
         )

@@ -9,16 +9,17 @@ Shapes: h (N, H); samples z (S, N, L); log q (S, N).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from ..flows import IAF
+from ..gaussian import log_normal
 from ..transforms import Compose, Planar, Radial, Sylvester, Transform
 
-_LOG_2PI = math.log(2 * math.pi)
+PosteriorName = Literal["diagonal", "planar", "radial", "sylvester", "iaf"]
 
 
 class Posterior(nn.Module):
@@ -26,7 +27,9 @@ class Posterior(nn.Module):
     then the K-map conditional flow POSTERIORS[`flow`] (context H, applied forward
     z0 -> z_K); "diagonal" has none. forward(h, samples) -> (z (S, N, L), log q (S, N))."""
 
-    def __init__(self, hidden: int, latent: int, flow: str = "diagonal", steps: int = 0) -> None:
+    def __init__(
+        self, hidden: int, latent: int, flow: PosteriorName = "diagonal", steps: int = 0
+    ) -> None:
         super().__init__()
         self.latent = latent
         self.loc = nn.Linear(hidden, latent)
@@ -37,7 +40,7 @@ class Posterior(nn.Module):
         mu, log_sigma = self.loc(h), self.log_scale(h)
         eps = torch.randn(samples, *mu.shape, dtype=mu.dtype, device=mu.device)
         z = mu + log_sigma.exp() * eps
-        log_q0 = (-0.5 * (eps * eps + _LOG_2PI) - log_sigma).sum(-1)
+        log_q0 = (log_normal(eps) - log_sigma).sum(-1)
         if self.flow is None:
             return z, log_q0
         z, ladj = self.flow._forward(z, h)

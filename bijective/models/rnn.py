@@ -15,10 +15,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .discrete import Autoregressive
+from .discrete import DiscreteAutoregressive
 
 
-class Recurrent(Autoregressive):
+class Recurrent(DiscreteAutoregressive):
     """An RNN (tanh) or LSTM autoregressive model of sequences of D values in {0..L-1}:
     `layers` stacked cells of `hidden` units, an embedding of `embedding` dimensions.
 

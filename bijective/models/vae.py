@@ -10,11 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import objectives
+from ..gaussian import log_normal
 from ..nn import MLP
 from ..validation import check_context, check_sample_shape, check_temperature
-from .posteriors import POSTERIORS, Posterior
-
-_LOG_2PI = math.log(2 * math.pi)
+from .posteriors import POSTERIORS, Posterior, PosteriorName
 
 
 class VAE(nn.Module):
@@ -34,7 +33,7 @@ class VAE(nn.Module):
         features: int,
         latent: int = 16,
         hidden: Sequence[int] = (300, 300),
-        posterior: str = "diagonal",
+        posterior: PosteriorName = "diagonal",
         steps: int = 0,
     ) -> None:
         super().__init__()
@@ -65,7 +64,7 @@ class VAE(nn.Module):
         log_px_z = -F.binary_cross_entropy_with_logits(
             logits, x.expand_as(logits), reduction="none"
         ).sum(-1)
-        log_pz = -0.5 * (z * z + _LOG_2PI).sum(-1)
+        log_pz = log_normal(z).sum(-1)
         return log_px_z + log_pz, log_q
 
     def elbo(self, x: Tensor, samples: int = 1) -> Tensor:

@@ -263,7 +263,8 @@ class LipschitzMLP(_LipschitzChain):
         self.activations = self.phis("LipschitzMLP", activation, len(hidden))
         sizes = [features, *hidden, features]
         self.layers = nn.ModuleList(
-            SpectralLinear(a, b, coeff, iterations, generator) for a, b in itertools.pairwise(sizes)
+            SpectralLinear(a, b, coeff=coeff, iterations=iterations, generator=generator)
+            for a, b in itertools.pairwise(sizes)
         )
         self.context = nn.Linear(context, sizes[1], bias=False) if context else None
 

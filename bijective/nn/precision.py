@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,3 +57,20 @@ def conditioner(forward: Callable[..., Tensor]) -> Callable[..., Tensor]:
         return out.to(x.dtype)
 
     return wrapped
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (Linux: avx512_bf16 or AMX flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def note_emulation(
+    dtype: torch.dtype | None, device: torch.device, log: Callable[[str], None]
+) -> None:
+    """Says once, through `log`, that bfloat16 on this CPU is emulated (slower, not faster)."""
+    if dtype is not None and device.type == "cpu" and not cpu_has_bf16():
+        log("train.precision bf16: this CPU has no bfloat16 instructions, so it is emulated")

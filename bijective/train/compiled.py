@@ -23,6 +23,9 @@ from typing import Any
 
 import torch
 
+from .distributed import Group, agree
+from .state import Progress
+
 PROBE_STEPS = 20
 PAYS_AFTER = 90.0  # seconds of eager training left
 
@@ -76,3 +79,60 @@ class Compiled:
             warnings.warn(line, RuntimeWarning, stacklevel=2)
             self.log(line)
             return self.eager(*args, **kwargs)
+
+
+class Decisions:
+    """train.compile for one run: whether the training loss and the evaluation run
+    through torch.compile, decided from the config (true, false) or, for `auto`, from
+    timings (the first PROBE_STEPS eager steps; the first validation), agreed across
+    processes. The decisions live in `progress`, saved with the checkpoint (the keys old
+    runs have), so a resumed run compiles as the interrupted one did. `loss` is the loss
+    to train with, `compile_evaluation(log)` the kind's switch of `validate` (None: its
+    evaluation stays eager)."""
+
+    def __init__(
+        self,
+        progress: Progress,
+        compile: bool | str,
+        group: Group,
+        log: Callable[[str], None],
+        loss: Callable[..., Any],
+        compile_evaluation: Callable[[Callable[[str], None]], None] | None,
+    ) -> None:
+        self.progress, self.group, self.log = progress, group, log
+        self.eager, self.compile_evaluation = loss, compile_evaluation
+        if compile != "auto":  # true or false: the config decides
+            progress.compile_decided, progress.compiled = True, bool(compile)
+            progress.eval_compile_decided, progress.eval_compiled = True, bool(compile)
+        if compile_evaluation is None:
+            progress.eval_compile_decided, progress.eval_compiled = True, False
+        elif progress.eval_compiled:
+            compile_evaluation(log)
+        self.loss = Compiled(loss, log, "training") if progress.compiled else loss
+        self.probe = Probe()
+
+    def after_step(self, seconds: float, steps_left: int) -> None:
+        """`auto`: times the eager steps, then decides (the loss changes from the next)."""
+        if self.progress.compile_decided:
+            return
+        per_step = self.probe.record(seconds)
+        if per_step is None:
+            return
+        self.progress.compiled = agree(worth_compiling(per_step, steps_left), self.group)
+        self.progress.compile_decided = True
+        if self.progress.compiled:
+            left = per_step * steps_left
+            self.log(f"train.compile auto: compiling the loss ({left:.0f} s of eager steps left)")
+            self.loss = Compiled(self.eager, self.log, "training")
+
+    def after_validation(self, seconds: float, evaluations_left: int) -> None:
+        """`auto`: decides the evaluation from the first validation's eager seconds (the
+        validations left plus the final validation and test passes)."""
+        if self.progress.eval_compile_decided or self.compile_evaluation is None:
+            return
+        compiled = agree(worth_compiling(seconds, evaluations_left), self.group)
+        self.progress.eval_compiled, self.progress.eval_compile_decided = compiled, True
+        if compiled:
+            left = f"{seconds * evaluations_left:.0f} s of eager evaluation left"
+            self.log(f"train.compile auto: compiling the evaluation ({left})")
+            self.compile_evaluation(self.log)

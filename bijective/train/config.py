@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import sys
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -302,10 +303,31 @@ def _one_line(
     return f"{where}: {message} (got {first['input']!r})"
 
 
+# The image flows' number of scales was `levels` (which elsewhere counts the values of
+# discrete data); configs and runs written with the old key still load, with a note.
+SCALED = ("glow", "image-realnvp", "image-resflow")
+
+
+def _renamed(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """raw with an image flow's `model.levels` read as `model.scales` (one line says so)."""
+    model = raw.get("model")
+    if isinstance(model, dict) and model.get("name") in SCALED and "levels" in model:
+        if "scales" in model:
+            raise ConfigError(f"{source}: model.levels is the old name of model.scales; give one")
+        print(
+            f"bijective: note: {source}: model.levels is now model.scales (read as scales)",
+            file=sys.stderr,
+        )
+        renamed = {("scales" if k == "levels" else k): v for k, v in model.items()}
+        raw = {**raw, "model": renamed}
+    return raw
+
+
 def parse_config(raw: Any, source: str = "config") -> Config:
     """A Config from a mapping (parsed YAML); ConfigError names the first bad field."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping with name, data, model, train")
+    raw = _renamed(raw, source)
     try:
         return Config.model_validate(raw)
     except ValidationError as error:

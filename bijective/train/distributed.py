@@ -77,14 +77,6 @@ def join(config: TrainConfig, timeout: float = 300.0) -> Group:
     return Group(rank, world, local_rank)
 
 
-def device(config: TrainConfig, group: Group) -> torch.device:
-    """The process's device: for CUDA, the GPU of its local rank."""
-    chosen = config.torch_device()
-    if chosen.type == "cuda" and group.world > 1:
-        return torch.device("cuda", group.local_rank)
-    return chosen
-
-
 def shard(batch: Any, group: Group) -> Any:
     """This process's rows of a batch: each tensor's contiguous slice r of N along the
     first dimension (tuples and lists shard element-wise; anything else, e.g. a

@@ -22,12 +22,12 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..nn.precision import lower_precision
+from ..nn.precision import lower_precision, note_emulation
 from .checkpoint import CheckpointError, load_weights, save_weights
-from .compiled import Compiled, Probe, worth_compiling
+from .compiled import Decisions
 from .config import TrainConfig
-from .distributed import SINGLE, Group, agree, average, average_gradients, shard
-from .metrics import METRICS, MetricsLog
+from .distributed import SINGLE, Group, average, average_gradients, shard
+from .metrics import NLL, Metric, MetricsLog
 from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
 from .threads import auto_threads, using_threads
 
@@ -69,49 +69,33 @@ def fit(
     run_dir: Path,
     resume: bool = False,
     log: Callable[[str], None] = print,
-    metric: str = "val_nll",
+    metric: Metric = NLL,
     group: Group = SINGLE,
     compile_evaluation: Callable[[Callable[[str], None]], None] | None = None,
 ) -> Progress:
     """Trains `model` in place and leaves it holding the best validated weights, which
     are also in run_dir/best.safetensors. With `resume`, continues from run_dir/checkpoint.
-    `metric` names what `validate` returns (a key of metrics.METRICS), lower is better.
+    `metric` names what `validate` returns (its CSV column and label), lower is better.
     `group`: this process's place in a data-parallel run (bijective.train.distributed):
     each process trains on its shard of every batch, and rank 0 alone writes.
     `compile_evaluation(log)`, where given, switches what `validate` runs to torch.compile
     (train.compile; `auto` decides after timing the first validation)."""
-    label = METRICS[metric].removeprefix("validation ")
     optimizer = make_optimizer(model, config)
-    batches = torch.Generator().manual_seed(config.seed)
-    progress = Progress()
-    if resume:
-        progress = restore_state(run_dir, model, optimizer, batches)
-        log(f"resuming at step {progress.step} (best validation {label} {progress.best:.4f})")
-        if group.writer:
-            _check_best(run_dir, progress, log)
-    if not progress.threads:  # chosen once per run, so a resumed run reduces alike
-        progress.threads = auto_threads(model) if config.threads == "auto" else config.threads
-    if config.compile != "auto":  # true or false: the config decides
-        progress.compile_decided, progress.compiled = True, config.compile
-        progress.eval_compile_decided, progress.eval_compiled = True, config.compile
-    if compile_evaluation is None:  # this kind's evaluation stays eager
-        progress.eval_compile_decided, progress.eval_compiled = True, False
-    elif progress.eval_compiled:
-        compile_evaluation(log)
-    step_loss = Compiled(loss, log, "training") if progress.compiled else loss
-    low = config.low_precision()
-    if low is not None and config.torch_device().type == "cpu" and not cpu_has_bf16():
-        log("train.precision bf16: this CPU has no bfloat16 instructions, so it is emulated")
-    probe = Probe()
+    batches = torch.Generator().manual_seed(config.seed)  # the data order, checkpointed
+    progress = _start(model, optimizer, batches, config, run_dir, resume, log, metric, group)
+    compiling = Decisions(progress, config.compile, group, log, loss, compile_evaluation)
+    low = config.low_precision()  # bf16 for the conditioners, or None
+    note_emulation(low, config.torch_device(), log)
+    resumed_at = progress.step if resume else None
     metrics = (
-        MetricsLog(run_dir / METRICS_CSV, progress.step if resume else None, metric, log)
+        MetricsLog(run_dir / METRICS_CSV, resumed_at, metric.key, log)
         if group.writer
         else _NoMetrics()
     )
     bar = tqdm(
         total=config.steps, initial=progress.step, disable=not sys.stderr.isatty(), unit="step"
     )
-    started = time.perf_counter() - progress.seconds
+    started = time.perf_counter() - progress.seconds  # a resumed run's clock goes on
     try:
         with using_threads(progress.threads):
             while progress.step < config.steps and not progress.stopped_early:
@@ -122,59 +106,86 @@ def fit(
                 batch = shard(draw(batches, progress.step), group)
                 timed = time.perf_counter()
                 with lower_precision(low):
-                    value = _update(model, optimizer, step_loss, batch, config, group)
-                if not progress.compile_decided:  # auto: time eager steps, then decide
-                    per_step = probe.record(time.perf_counter() - timed)
-                    if per_step is not None:
-                        step_loss = _auto_compile(per_step, progress, config, group, loss, log)
-                if value is None:
-                    progress.skipped += 1
-                    progress.in_a_row += 1
-                    if progress.in_a_row >= config.max_skipped:
-                        raise Diverged(
-                            f"{progress.in_a_row} non-finite losses in a row at step "
-                            f"{progress.step}; "
-                            f"lower the learning rate or set train.clip. {run_dir} keeps the last "
-                            "checkpoint and the best weights"
-                        )
-                else:
-                    progress.in_a_row = 0
+                    value = _update(model, optimizer, compiling.loss, batch, config, group)
+                compiling.after_step(time.perf_counter() - timed, config.steps - progress.step)
+                _count(value, progress, config, run_dir)  # raises Diverged after max_skipped
                 val = None
                 if progress.step % config.eval_every == 0 or progress.step == config.steps:
                     timed = time.perf_counter()
                     val = _evaluate(model, validate, progress, config, run_dir, group.writer)
-                    if not progress.eval_compile_decided and compile_evaluation is not None:
-                        seconds = time.perf_counter() - timed
-                        _auto_compile_evaluation(seconds, progress, config, group, log)
-                        if progress.eval_compiled:
-                            compile_evaluation(log)
-                    if bar.disable:  # not a terminal: plain lines
-                        shown = "skipped" if value is None else f"{value:.4f}"
-                        log(f"step {progress.step}: train loss {shown}, val {label} {val:.4f}")
-                    else:
-                        bar.set_postfix_str(f"val {label} {val:.4f}")
+                    left = (config.steps - progress.step) // config.eval_every + 2  # + val, test
+                    compiling.after_validation(time.perf_counter() - timed, left)
+                    _report(bar, log, progress.step, value, f"val {metric.label} {val:.4f}")
                 progress.seconds = time.perf_counter() - started
                 metrics.write(
                     step=progress.step,
                     loss="" if value is None else value,
                     lr=lr,
-                    **{metric: "" if val is None else val},
+                    **{metric.key: "" if val is None else val},
                     skipped=progress.skipped,
                     seconds=round(progress.seconds, 3),
                 )
                 bar.update()
                 last = progress.step == config.steps or progress.stopped_early
-                if progress.step % config.checkpoint_every == 0 or last:
-                    if group.writer:
-                        save_state(run_dir, model, optimizer, batches, progress)
+                if (progress.step % config.checkpoint_every == 0 or last) and group.writer:
+                    save_state(run_dir, model, optimizer, batches, progress)
     finally:
         bar.close()
         metrics.close()
     group.barrier()  # rank 0 has written the best weights every process loads
-    best = run_dir / BEST
-    if best.exists():
-        load_model_weights(model, load_weights(best)[0], str(best))
+    if (run_dir / BEST).exists():
+        load_model_weights(model, load_weights(run_dir / BEST)[0], str(run_dir / BEST))
     return progress
+
+
+def _start(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: torch.Generator,
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    log: Callable[[str], None],
+    metric: Metric,
+    group: Group,
+) -> Progress:
+    """A fresh Progress, or the checkpoint's (weights, optimizer and data order restored);
+    the thread count is chosen once per run, so a resumed run reduces alike."""
+    progress = Progress()
+    if resume:
+        progress = restore_state(run_dir, model, optimizer, batches)
+        best = f"best validation {metric.label} {progress.best:.4f}"
+        log(f"resuming at step {progress.step} ({best})")
+        if group.writer:
+            _check_best(run_dir, progress, log)
+    if not progress.threads:
+        progress.threads = auto_threads(model) if config.threads == "auto" else config.threads
+    return progress
+
+
+def _count(value: float | None, progress: Progress, config: TrainConfig, run_dir: Path) -> None:
+    """Counts a skipped step (a non-finite loss or gradient); max_skipped in a row stop the
+    run with Diverged, the checkpoint and best weights kept."""
+    if value is not None:
+        progress.in_a_row = 0
+        return
+    progress.skipped += 1
+    progress.in_a_row += 1
+    if progress.in_a_row >= config.max_skipped:
+        raise Diverged(
+            f"{progress.in_a_row} non-finite losses in a row at step {progress.step}; "
+            f"lower the learning rate or set train.clip. {run_dir} keeps the last "
+            "checkpoint and the best weights"
+        )
+
+
+def _report(bar: Any, log: Callable[[str], None], step: int, value: float | None, val: str) -> None:
+    """A validation's line: plain when stderr is not a terminal, else on the progress bar."""
+    if bar.disable:
+        shown = "skipped" if value is None else f"{value:.4f}"
+        log(f"step {step}: train loss {shown}, {val}")
+    else:
+        bar.set_postfix_str(val)
 
 
 class _NoMetrics:
@@ -185,15 +196,6 @@ class _NoMetrics:
 
     def close(self) -> None:
         pass
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has bfloat16 instructions (Linux: avx512_bf16 or AMX flags)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _check_best(run_dir: Path, progress: Progress, log: Callable[[str], None]) -> None:
@@ -210,42 +212,6 @@ def _check_best(run_dir: Path, progress: Progress, log: Callable[[str], None]) -
             best.replace(best.with_name(best.name + ".corrupt"))
         log(f"{error}; kept as {best.name}.corrupt, the next validation saves the best weights")
         progress.best, progress.waited = math.inf, 0
-
-
-def _auto_compile(
-    per_step: float,
-    progress: Progress,
-    config: TrainConfig,
-    group: Group,
-    loss: Callable[[nn.Module, Batch], Tensor],
-    log: Callable[[str], None],
-) -> Callable[[nn.Module, Batch], Tensor]:
-    """train.compile auto's decision from the eager seconds per step (rank 0's, on every
-    process); the loss to train on from here."""
-    left = per_step * (config.steps - progress.step)
-    progress.compiled = agree(worth_compiling(per_step, config.steps - progress.step), group)
-    progress.compile_decided = True
-    if not progress.compiled:
-        return loss
-    log(f"train.compile auto: compiling the loss ({left:.0f} s of eager steps left)")
-    return Compiled(loss, log, "training")
-
-
-def _auto_compile_evaluation(
-    seconds: float,
-    progress: Progress,
-    config: TrainConfig,
-    group: Group,
-    log: Callable[[str], None],
-) -> None:
-    """train.compile auto's decision for the evaluation, from the first validation's eager
-    seconds (rank 0's): the validations left and the final validation and test passes."""
-    evaluations = (config.steps - progress.step) // config.eval_every + 2
-    progress.eval_compiled = agree(worth_compiling(seconds, evaluations), group)
-    progress.eval_compile_decided = True
-    if progress.eval_compiled:
-        left = seconds * evaluations
-        log(f"train.compile auto: compiling the evaluation ({left:.0f} s of eager evaluation left)")
 
 
 def _update(

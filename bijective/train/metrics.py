@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-METRICS = {
-    "val_nll": "validation NLL",
-    "val_kl": "validation KL(q || p)",
-    "val_neg_elbo": "validation -ELBO",
-}
+
+@dataclass(frozen=True)
+class Metric:
+    """What an experiment's `validate` returns, lower being better: `key`, its column in
+    metrics.csv, and `label`, what logs and plots call it (each kind carries its own)."""
+
+    key: str
+    label: str
+
+
+NLL = Metric("val_nll", "NLL")  # density estimation's, the default
 
 
 def columns(metric: str) -> tuple[str, ...]:
-    """The CSV columns of a run validated by `metric` (a key of METRICS)."""
+    """The CSV columns of a run validated by the metric whose key is `metric`."""
     return ("step", "loss", "lr", metric, "skipped", "seconds")
 
 
@@ -100,3 +107,11 @@ def read_metrics(path: Path) -> list[dict[str, float | None]]:
         return [
             {k: float(v) if v != "" else None for k, v in row.items()} for row in csv.DictReader(f)
         ]
+
+
+def plot_curves(metrics_csv: Path, path: Path, metric: Metric) -> None:
+    """The training curves of a run's metrics CSV (bijective.viz.training_curves), the
+    validation column named by `metric`'s label."""
+    from .. import viz
+
+    viz.training_curves(read_metrics(metrics_csv), path, f"validation {metric.label}")

@@ -44,10 +44,10 @@ class Autoregressive(Transform):
         self.conditioner = MaskedMLP(
             features,
             transformer.params,
-            hidden,
-            context,
-            order,
-            residual,
+            hidden=hidden,
+            context=context,
+            order=order,
+            residual=residual,
             generator=generator,
             dropout=dropout,
         )

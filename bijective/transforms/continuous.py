@@ -21,6 +21,8 @@ from .jacobians import dot, exact_trace, rademacher, vjp
 from .roots import ConvergenceError
 
 Trace = Literal["hutchinson", "exact"]
+Activation = Literal["tanh", "softplus"]
+Method = Literal["dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"]
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 
 
@@ -80,10 +82,10 @@ class ContinuousFlow(Transform):
         hidden: tuple[int, ...] = (64, 64),
         context: int = 0,
         time: float = 1.0,
-        activation: str = "tanh",
+        activation: Activation = "tanh",
         trace: Trace = "hutchinson",
         eval_trace: Trace = "exact",
-        method: str = "dopri5",
+        method: Method = "dopri5",
         rtol: float = 1e-5,
         atol: float = 1e-5,
         max_steps: int = 1000,

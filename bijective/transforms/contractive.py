@@ -20,6 +20,7 @@ from .jacobians import exact_logdet, rademacher, roulette_logdet, series_logdet,
 from .roots import fixed_point
 
 LogDet = Literal["roulette", "series", "exact"]
+LipschitzActivation = Literal["lipswish", "elu", "tanh"]
 
 
 class ContractiveResidual(Transform):
@@ -33,10 +34,10 @@ class ContractiveResidual(Transform):
         event_shape: Shape,
         context: int | None,
         coeff: float,
-        logdet: str,
+        logdet: LogDet,
         terms: int,
         p: float,
-        eval_logdet: str,
+        eval_logdet: LogDet,
         eval_terms: int,
         inverse_rtol: float | None,
         max_iterations: int,
@@ -186,7 +187,7 @@ class InvertibleResidual(ContractiveResidual):
         hidden: tuple[int, ...] = (64, 64),
         context: int = 0,
         coeff: float = 0.97,
-        activation: str = "lipswish",
+        activation: LipschitzActivation = "lipswish",
         logdet: LogDet = "roulette",
         terms: int = 2,
         p: float = 0.5,
@@ -198,17 +199,25 @@ class InvertibleResidual(ContractiveResidual):
     ) -> None:
         super().__init__(
             (features,),
-            context,
-            coeff,
-            logdet,
-            terms,
-            p,
-            eval_logdet,
-            eval_terms,
-            inverse_rtol,
-            max_iterations,
+            context=context,
+            coeff=coeff,
+            logdet=logdet,
+            terms=terms,
+            p=p,
+            eval_logdet=eval_logdet,
+            eval_terms=eval_terms,
+            inverse_rtol=inverse_rtol,
+            max_iterations=max_iterations,
         )
-        self.net = LipschitzMLP(features, tuple(hidden), context, coeff, activation, 20, generator)
+        self.net = LipschitzMLP(
+            features,
+            tuple(hidden),
+            context=context,
+            coeff=coeff,
+            activation=activation,
+            iterations=20,
+            generator=generator,
+        )
 
 
 class ConvInvertibleResidual(ContractiveResidual):
@@ -227,7 +236,7 @@ class ConvInvertibleResidual(ContractiveResidual):
         shape: tuple[int, int, int],
         channels: int = 64,
         coeff: float = 0.97,
-        activation: str = "lipswish",
+        activation: LipschitzActivation = "lipswish",
         logdet: LogDet = "roulette",
         terms: int = 2,
         p: float = 0.5,
@@ -238,14 +247,14 @@ class ConvInvertibleResidual(ContractiveResidual):
     ) -> None:
         super().__init__(
             shape,
-            None,
-            coeff,
-            logdet,
-            terms,
-            p,
-            eval_logdet,
-            eval_terms,
-            inverse_rtol,
-            max_iterations,
+            context=None,
+            coeff=coeff,
+            logdet=logdet,
+            terms=terms,
+            p=p,
+            eval_logdet=eval_logdet,
+            eval_terms=eval_terms,
+            inverse_rtol=inverse_rtol,
+            max_iterations=max_iterations,
         )
         self.net = LipschitzConvNet(self.event_shape, channels, coeff, activation)

@@ -8,18 +8,16 @@ A dequantizer maps x (*batch, *shape), integers as floats, to (y, log q(u | x)),
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..gaussian import log_normal
 from .base import Compose, sum_event
 from .elementwise import Logit
 from .image import ConvCoupling
 from .masks import _image, checkerboard
-
-_LOG_2PI = math.log(2 * math.pi)
 
 
 class UniformDequantization(nn.Module):
@@ -63,5 +61,5 @@ class VariationalDequantization(nn.Module):
         context = (x / (self.levels - 1) - 0.5).flatten(-3)
         eps = torch.randn_like(x)
         u, ladj = self.transform._inverse(eps, context)  # ladj = log|det du/deps|
-        log_normal = sum_event(-0.5 * (eps * eps + _LOG_2PI), 3)
-        return (x + u) / self.levels, log_normal - ladj
+        log_q0 = sum_event(log_normal(eps), 3)
+        return (x + u) / self.levels, log_q0 - ladj

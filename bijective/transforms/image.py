@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +18,9 @@ from .coupling import Coupling
 from .linear import init_lu, lu_weight, random_rotation
 from .masks import _image, channel
 from .transformers import AdditiveTransformer, AffineTransformer
+
+CouplingKind = Literal["affine", "additive"]
+Prior = Literal["learned", "standard"]  # of the factored-out halves: Glow's, or N(0, I)
 
 
 class Squeeze(Transform):
@@ -105,7 +109,7 @@ class ConvCoupling(Coupling):
     def __init__(
         self,
         mask: Tensor,
-        kind: str = "affine",
+        kind: CouplingKind = "affine",
         channels: int = 64,
         blocks: int = 2,
         clamp: float = 5.0,
@@ -116,46 +120,52 @@ class ConvCoupling(Coupling):
         transformer = AffineTransformer(clamp) if kind == "affine" else AdditiveTransformer()
         _, h, w = _image(tuple(mask.shape))
         conditioner = MaskedConvConditioner(
-            mask, transformer.params, channels, blocks, context_channels
+            mask,
+            transformer.params,
+            channels=channels,
+            blocks=blocks,
+            context_channels=context_channels,
         )
         super().__init__(mask, transformer, conditioner, context=context_channels * h * w)
 
 
 class MultiScale(Transform):
-    """The multi-scale architecture: `levels` transforms run in turn; after every level but
-    the last, half the channels are factored out. They leave the flow and are scored by
+    """The multi-scale architecture: the `scales` transforms run in turn; after every one
+    but the last, half the channels are factored out. They leave the flow and are scored by
     the base at once (the latent is the flat concatenation of every factored-out part and
-    the last level's output, so base = StandardNormal(C H W)).
+    the last scale's output, so base = StandardNormal(C H W)).
 
     With `prior='learned'` (Glow), before each split an affine ConvCoupling on a channel
     mask maps the leaving half z2 to (z2 - mu(z1)) / sigma(z1): scoring that with N(0, I)
     is scoring z2 with the learned prior N(mu(z1), sigma(z1)^2) (zero-initialised:
     N(0, I) at the start). `prior='standard'` scores z2 with N(0, I) directly.
-    x (*batch, C, H, W) -> z (*batch, C H W); ladj the sum over levels and priors.
+    x (*batch, C, H, W) -> z (*batch, C H W); ladj the sum over scales and priors.
     """
 
     def __init__(
         self,
-        levels: Sequence[Transform],
-        prior: str = "learned",
+        scales: Sequence[Transform],
+        prior: Prior = "learned",
         channels: int = 64,
         blocks: int = 2,
     ) -> None:
         super().__init__()
         if prior not in ("learned", "standard"):
             raise ValueError(f"MultiScale: expected prior 'learned' or 'standard'; got {prior!r}")
-        self.levels = nn.ModuleList(levels)
-        self.event_shape = levels[0].event_shape
+        self.scales = nn.ModuleList(scales)
+        # Weights saved when this list was called `levels` load under the new name.
+        self._register_load_state_dict_pre_hook(_renamed_levels)
+        self.event_shape = scales[0].event_shape
         shapes, priors = [], []
-        for i, level in enumerate(levels):
-            shape = level.latent_shape
-            if i + 1 < len(levels):
+        for i, scale in enumerate(scales):
+            shape = scale.latent_shape
+            if i + 1 < len(scales):
                 if shape[0] % 2:
-                    raise ValueError(f"MultiScale: level {i} outputs {shape}: odd channels")
-                nxt = levels[i + 1].event_shape
+                    raise ValueError(f"MultiScale: scale {i} outputs {shape}: odd channels")
+                nxt = scales[i + 1].event_shape
                 if nxt != (shape[0] // 2, *shape[1:]):
                     raise ValueError(
-                        f"MultiScale: level {i} outputs {shape}, so level {i + 1} must take "
+                        f"MultiScale: scale {i} outputs {shape}, so scale {i + 1} must take "
                         f"{(shape[0] // 2, *shape[1:])}; it takes {nxt}"
                     )
                 if prior == "learned":
@@ -172,10 +182,10 @@ class MultiScale(Transform):
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         batch = batch_shape(x, 3)
         parts, ladj = [], x.new_zeros(batch)
-        for i, level in enumerate(self.levels):
-            x, term = level._forward(x, context)
+        for i, scale in enumerate(self.scales):
+            x, term = scale._forward(x, context)
             ladj = ladj + term
-            if i + 1 < len(self.levels):
+            if i + 1 < len(self.scales):
                 if self.priors:
                     x, term = self.priors[i]._forward(x, context)
                     ladj = ladj + term
@@ -189,13 +199,20 @@ class MultiScale(Transform):
         parts = list(z.split(self.sizes, -1))
         x = parts[-1].reshape(*batch, *self.shapes[-1])
         ladj = z.new_zeros(batch)
-        for i in reversed(range(len(self.levels))):
-            if i + 1 < len(self.levels):
+        for i in reversed(range(len(self.scales))):
+            if i + 1 < len(self.scales):
                 c, h, w = self.shapes[i]
                 x = torch.cat([x, parts[i].reshape(*batch, c // 2, h, w)], -3)
                 if self.priors:
                     x, term = self.priors[i]._inverse(x, context)
                     ladj = ladj + term
-            x, term = self.levels[i]._inverse(x, context)
+            x, term = self.scales[i]._inverse(x, context)
             ladj = ladj + term
         return x, ladj
+
+
+def _renamed_levels(state: dict, prefix: str, *_: object) -> None:
+    """A state dict from before MultiScale's `levels` became `scales`: its keys renamed."""
+    old = prefix + "levels."
+    for key in [k for k in state if k.startswith(old)]:
+        state[prefix + "scales." + key[len(old) :]] = state.pop(key)

@@ -48,11 +48,6 @@ def rademacher(like: Tensor) -> Tensor:
     return torch.randint(0, 2, like.shape, device=like.device).to(like.dtype) * 2 - 1
 
 
-def hutchinson_trace(y: Tensor, x: Tensor, e: Tensor, graph: bool) -> Tensor:
-    """e^T (dy/dx) e, an unbiased estimate of tr(dy/dx) when E[e e^T] = I (Hutchinson 1989)."""
-    return dot(vjp(y, x, e, graph), e)
-
-
 def exact_logdet(g: Tensor, x: Tensor, graph: bool) -> Tensor:
     """log|det(I + dg/dx)| from the full Jacobian: D backward passes and one slogdet."""
     j = jacobian(g, x, graph)

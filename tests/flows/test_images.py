@@ -9,13 +9,13 @@ from registry import randomise
 import bijective as bj
 
 MODELS = {
-    "glow": lambda: bj.flows.Glow((2, 4, 4), levels=2, steps=2, channels=8),
+    "glow": lambda: bj.flows.Glow((2, 4, 4), scales=2, steps=2, channels=8),
     "glow-plain-standard-additive": lambda: bj.flows.Glow(
-        (2, 4, 4), levels=2, steps=1, channels=8, lu=False, prior="standard", coupling="additive"
+        (2, 4, 4), scales=2, steps=1, channels=8, lu=False, prior="standard", coupling="additive"
     ),
-    "realnvp": lambda: bj.flows.ImageRealNVP((2, 4, 4), levels=2, channels=8, blocks=1),
+    "realnvp": lambda: bj.flows.ImageRealNVP((2, 4, 4), scales=2, channels=8, blocks=1),
     "realnvp-learned": lambda: bj.flows.ImageRealNVP(
-        (1, 4, 4), levels=2, channels=8, blocks=1, prior="learned"
+        (1, 4, 4), scales=2, channels=8, blocks=1, prior="learned"
     ),
 }
 
@@ -39,21 +39,21 @@ def test_exact_in_both_directions(name: str) -> None:
 
 
 def test_glow_layout() -> None:
-    flow = bj.flows.Glow((1, 8, 8), levels=3, steps=2, channels=8)
-    stages = flow.transform.levels
+    flow = bj.flows.Glow((1, 8, 8), scales=3, steps=2, channels=8)
+    stages = flow.transform.scales
     assert [s[0].latent_shape for s in stages] == [(4, 4, 4), (8, 2, 2), (16, 1, 1)]
     kinds = [type(t).__name__ for t in stages[0]]
     assert kinds == ["Squeeze"] + ["ActNorm", "Conv1x1", "ConvCoupling"] * 2
     assert len(flow.transform.priors) == 2
     with pytest.raises(ValueError, match="divisible by 8"):
-        bj.flows.Glow((1, 12, 12), levels=3)
+        bj.flows.Glow((1, 12, 12), scales=3)
 
 
 def test_realnvp_layout() -> None:
-    flow = bj.flows.ImageRealNVP((1, 8, 8), levels=3, channels=8, blocks=1)
-    first = [type(t).__name__ for t in flow.transform.levels[0]]
+    flow = bj.flows.ImageRealNVP((1, 8, 8), scales=3, channels=8, blocks=1)
+    first = [type(t).__name__ for t in flow.transform.scales[0]]
     assert first == ["ActNorm", "ConvCoupling"] * 3 + ["Squeeze"] + ["ActNorm", "ConvCoupling"] * 3
-    last = [type(t).__name__ for t in flow.transform.levels[-1]]
+    last = [type(t).__name__ for t in flow.transform.scales[-1]]
     assert last == ["ActNorm", "ConvCoupling"] * 4
     assert len(flow.transform.priors) == 0  # standard normal for the factored-out halves
 
@@ -64,7 +64,7 @@ def test_reversible_glow_trains_like_glow() -> None:
     grads = []
     for reversible in (False, True):
         torch.manual_seed(0)
-        flow = bj.flows.Glow((1, 4, 4), levels=2, steps=2, channels=8, reversible=reversible)
+        flow = bj.flows.Glow((1, 4, 4), scales=2, steps=2, channels=8, reversible=reversible)
         flow = flow.double()
         flow.log_prob(x)
         randomise(flow, 0.05, torch.Generator().manual_seed(0))

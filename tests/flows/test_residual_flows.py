@@ -56,7 +56,7 @@ def test_assembled_flows_invert_and_integrate_to_one(build) -> None:
 
 def test_image_residual_flow_inverts_and_its_estimate_centres_on_the_exact_log_det() -> None:
     torch.manual_seed(0)
-    flow = bj.flows.ImageResidualFlow((1, 4, 4), levels=2, blocks=1, channels=4).double()
+    flow = bj.flows.ImageResidualFlow((1, 4, 4), scales=2, blocks=1, channels=4).double()
     x = torch.randn(6, 1, 4, 4, dtype=torch.float64)
     with torch.no_grad():
         flow.log_prob(x)  # ActNorm's initialisation

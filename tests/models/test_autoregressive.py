@@ -16,14 +16,14 @@ from bijective.models import (
     FVSBN,
     MADE,
     NADE,
-    Autoregressive,
+    DiscreteAutoregressive,
     GatedPixelCNN,
     PixelCNN,
     Recurrent,
 )
 
 # Tiny models, random parameters: (builder, context size).
-MODELS: dict[str, Callable[[int], Autoregressive]] = {
+MODELS: dict[str, Callable[[int], DiscreteAutoregressive]] = {
     "fvsbn": lambda c: FVSBN(5, context=c),
     "fvsbn-3": lambda c: FVSBN(3, context=c, levels=3),
     "nade": lambda c: NADE(5, context=c, hidden=4),
@@ -52,7 +52,7 @@ MODELS: dict[str, Callable[[int], Autoregressive]] = {
 }
 
 
-def make(name: str, context: int = 0, seed: int = 0) -> Autoregressive:
+def make(name: str, context: int = 0, seed: int = 0) -> DiscreteAutoregressive:
     torch.manual_seed(seed)
     model = MODELS[name](context).double()
     with torch.no_grad():  # random, not initial, parameters
@@ -61,7 +61,7 @@ def make(name: str, context: int = 0, seed: int = 0) -> Autoregressive:
     return model
 
 
-def every_input(model: Autoregressive) -> torch.Tensor:
+def every_input(model: DiscreteAutoregressive) -> torch.Tensor:
     values = itertools.product(range(model.levels), repeat=model.features)
     return torch.tensor(list(values), dtype=torch.float64).view(-1, *model.event_shape)
 
@@ -79,7 +79,7 @@ def test_probabilities_of_every_input_sum_to_one(name: str, training: bool) -> N
         torch.testing.assert_close(total, 1.0, rtol=0, atol=1e-10)
 
 
-def _dependencies(model: Autoregressive, x: torch.Tensor) -> torch.Tensor:
+def _dependencies(model: DiscreteAutoregressive, x: torch.Tensor) -> torch.Tensor:
     """(D, D) booleans: entry (i, j) is whether changing x_j changes the logits of x_i."""
     d = model.features
     base = model.logits(x.view(1, *model.event_shape))[0]
@@ -160,11 +160,11 @@ def test_a_fast_sampler_draws_exactly_what_the_generic_one_does(name: str) -> No
     torch.manual_seed(4)
     fast = model._sample(x.clone(), context, 0.8)
     torch.manual_seed(4)
-    generic = Autoregressive._sample(model, x.clone(), context, 0.8)
+    generic = DiscreteAutoregressive._sample(model, x.clone(), context, 0.8)
     assert torch.equal(fast, generic)
 
 
-def _receptive_field(model: Autoregressive, i: int, j: int) -> torch.Tensor:
+def _receptive_field(model: DiscreteAutoregressive, i: int, j: int) -> torch.Tensor:
     """|d logit(0, i, j) / d x| > 0 over the (H, W) pixels."""
     x = torch.rand(1, *model.event_shape, dtype=torch.float64, requires_grad=True)
     h, w = model.event_shape[1:]

@@ -116,3 +116,11 @@ def test_list_and_module_entry_point() -> None:
         and "8gaussians" in result.stdout
         and "SplineTransformer" in result.stdout
     )
+
+
+def test_list_shows_the_allowed_values_of_every_literal_option(capsys) -> None:
+    main(["list"])
+    out = capsys.readouterr().out
+    assert "mixing (reverse|random|lu)" in out
+    assert "prior (learned|standard), coupling (affine|additive)" in out
+    assert "posterior (diagonal|planar|radial|sylvester|iaf)" in out

@@ -77,7 +77,7 @@ def test_unreadable_files_are_named(tmp_path) -> None:
 
 def test_model_config_fields_are_the_builder_arguments_less_what_the_data_supply() -> None:
     for entry in MODELS.entries():
-        arguments = set(inspect.signature(entry.build).parameters) - set(entry.supplies)
+        arguments = set(inspect.signature(entry.build).parameters) - set(entry.from_data)
         assert set(T.schema("model", entry.name).model_fields) - {"name"} == arguments
 
 
@@ -124,3 +124,20 @@ def test_an_impossible_data_option_is_one_line_before_anything_is_written(data, 
     with pytest.raises(T.ConfigError) as caught:
         T.build(T.parse_config(raw))
     assert str(caught.value).startswith(message)
+
+
+def test_an_image_flows_old_levels_key_loads_as_scales_with_a_note(capsys) -> None:
+    """model.levels was the image flows' number of scales; configs and runs that say so
+    still load, with one line on stderr, and giving both names is one clear error."""
+    raw = {
+        "name": "old-glow",
+        "data": {"name": "digits"},
+        "model": {"name": "glow", "levels": 1, "steps": 1, "channels": 8},
+    }
+    config = T.parse_config(raw)
+    assert config.model.scales == 1 and "levels" not in config.model.model_dump()
+    note = capsys.readouterr().err.strip()
+    assert note.count("\n") == 0 and "model.levels is now model.scales" in note
+    assert raw["model"]["levels"] == 1  # the caller's mapping is left as it was
+    with pytest.raises(T.ConfigError, match="give one"):
+        T.parse_config({**raw, "model": {**raw["model"], "scales": 1}})

@@ -8,8 +8,8 @@ import torch
 from runs import tiny
 
 import bijective as bj
+from bijective.nn import precision
 from bijective.nn.precision import lower_precision
-from bijective.train import loop
 
 F = bj.flows
 FLOWS = {
@@ -17,7 +17,7 @@ FLOWS = {
     "nsf": lambda: F.NSF(4, transforms=2, hidden=(16,)),
     "nsf-coupling": lambda: F.NSF(4, transforms=2, hidden=(16,), variant="coupling"),
     "realnvp": lambda: F.RealNVP(4, transforms=2, hidden=(16,)),
-    "glow": lambda: F.Glow((2, 4, 4), levels=1, steps=2, channels=8),
+    "glow": lambda: F.Glow((2, 4, 4), scales=1, steps=2, channels=8),
 }
 
 
@@ -52,7 +52,7 @@ def test_a_bf16_run_trains_and_says_when_bf16_is_emulated(tmp_path) -> None:
     results = bj.train.train(config, tmp_path / "run", log=lines.append)
     assert torch.isfinite(torch.tensor(results["test_nll"]))
     emulated = any("bfloat16 instructions, so it is emulated" in line for line in lines)
-    assert emulated == (not loop.cpu_has_bf16())
+    assert emulated == (not precision.cpu_has_bf16())
 
 
 def test_precision_takes_fp32_or_bf16() -> None:

@@ -17,7 +17,7 @@ def test_auto_is_one_thread_for_vectors_and_the_free_cores_for_images(monkeypatc
     monkeypatch.setattr(threads, "cores", lambda: 8)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
     assert threads.auto_threads(bj.flows.MAF(4, transforms=1, hidden=(8,))) == 1
-    glow = bj.flows.Glow((1, 4, 4), levels=1, steps=1, channels=8)
+    glow = bj.flows.Glow((1, 4, 4), scales=1, steps=1, channels=8)
     assert threads.auto_threads(glow) == 5  # 8 cores, 3 busy
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (11.0, 0.0, 0.0))
     assert threads.auto_threads(glow) == 1

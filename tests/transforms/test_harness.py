@@ -1,4 +1,5 @@
-"""The core harness: every registered transform, in float64, with random parameters."""
+"""The core harness: every registered transform, in float64 (or --dtype, on --device: see
+tests/conftest.py), with random parameters."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import math
 import warnings
 
 import pytest
+import registry
 import torch
 from registry import CASES, Case, ids, make
 
 import bijective as bj
 
 BATCHES = [(), (5,), (2, 3)]
-TOL = 1e-6
+TOL = registry.TOLERANCE[registry.DTYPE]  # 1e-6 in float64
 
 
 def independent_logdet(
@@ -45,7 +47,7 @@ def test_inverse_both_ways(case: Case, batch: tuple) -> None:
     assert z.shape == latent_of(case, x) and ladj.shape == batch and ladj_inv.shape == batch
     torch.testing.assert_close(x2, x, atol=TOL, rtol=TOL)
     g = torch.Generator().manual_seed(1)
-    z = case.latent(latent_of(case, x), g)
+    z = case.latent(latent_of(case, x), g).to(x)
     x, ladj_inv = t.inverse(z, c)
     z2, ladj = t(x, c)
     torch.testing.assert_close(z2, z, atol=TOL, rtol=TOL)
@@ -57,7 +59,7 @@ def test_logdet_matches_autograd_jacobian(case: Case) -> None:
     t, x, c = make(case, (4,), seed=2)
     _, ladj = t(x, c)
     torch.testing.assert_close(ladj, independent_logdet(t, x, c, case.shape), atol=TOL, rtol=TOL)
-    z = case.latent(latent_of(case, x), torch.Generator().manual_seed(3))
+    z = case.latent(latent_of(case, x), torch.Generator().manual_seed(3)).to(x)
     _, ladj_inv = t.inverse(z, c)
     expected = independent_logdet(t.inverse, z, c, case.latent_shape or case.shape)
     torch.testing.assert_close(ladj_inv, expected, atol=TOL, rtol=TOL)
@@ -84,7 +86,9 @@ def test_gradients_reach_every_parameter(case: Case) -> None:
     if not list(t.parameters()):
         pytest.skip(f"{case.name} has no parameters")
     z, ladj = t(x, c)
-    x2, ladj_inv = t.inverse(case.latent(latent_of(case, x), torch.Generator().manual_seed(7)), c)
+    x2, ladj_inv = t.inverse(
+        case.latent(latent_of(case, x), torch.Generator().manual_seed(7)).to(x), c
+    )
     for direction, loss in [
         ("forward", z.flatten(1).square().sum(1) - ladj),
         ("inverse", x2.flatten(1).sin().sum(1) + ladj_inv),
@@ -101,11 +105,11 @@ def test_gradients_reach_every_parameter(case: Case) -> None:
 def test_state_dict_round_trip(case: Case) -> None:
     t, x, c = make(case, (5,), seed=7)
     torch.manual_seed(123)  # a different random initialisation
-    fresh = case.build().double().eval()
+    fresh = case.build().to(registry.DEVICE, registry.DTYPE).eval()
     fresh.load_state_dict(t.state_dict())
     for a, b in zip(t(x, c), fresh(x, c), strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
-    z = case.latent(latent_of(case, x), torch.Generator().manual_seed(8))
+    z = case.latent(latent_of(case, x), torch.Generator().manual_seed(8)).to(x)
     for a, b in zip(t.inverse(z, c), fresh.inverse(z, c), strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
 
@@ -134,7 +138,7 @@ def test_float32_inverse(case: Case) -> None:
 
 def integrate(flow: bj.Flow, dims: int, bounds: tuple[float, float], n: int) -> float:
     """The trapezoid rule on an n (1-D) or n x n (2-D) grid over bounds^dims."""
-    grid = torch.linspace(*bounds, n, dtype=torch.float64)
+    grid = torch.linspace(*bounds, n, dtype=registry.DTYPE, device=registry.DEVICE)
     with warnings.catch_warnings():  # the box reaches outside some transforms' domain
         warnings.simplefilter("ignore", RuntimeWarning)
         log_p = flow.log_prob(grid[:, None] if dims == 1 else torch.cartesian_prod(grid, grid))
@@ -151,7 +155,7 @@ LOW_DIM = [c for c in CASES if c.shape in ((1,), (2,)) and not c.context]
 def test_density_integrates_to_one(case: Case) -> None:
     t, _, _ = make(case, seed=11)
     base = case.base() if case.base else bj.distributions.StandardNormal(case.shape)
-    flow = bj.Flow(t, base.double())
+    flow = bj.Flow(t, base.to(registry.DEVICE, registry.DTYPE))
     dims = case.shape[0]
     with torch.no_grad():
         total = integrate(flow, dims, case.bounds, 200_000 if dims == 1 else case.grid)
@@ -172,7 +176,7 @@ def test_an_empty_batch_gives_empty_outputs_and_leaves_the_state(case: Case, mod
     before = _state(t)
     z, ladj = t(x, c)
     assert z.shape == latent_of(case, x) and ladj.shape == (0,)
-    x2, ladj_inv = t.inverse(case.latent(latent_of(case, x), torch.Generator()), c)
+    x2, ladj_inv = t.inverse(case.latent(latent_of(case, x), torch.Generator()).to(x), c)
     assert x2.shape == x.shape and ladj_inv.shape == (0,)
     for key, value in _state(t).items():
         torch.testing.assert_close(value, before[key], atol=0, rtol=0, equal_nan=False)

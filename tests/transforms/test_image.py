@@ -48,7 +48,7 @@ def test_multiscale_log_prob_is_the_sum_of_its_parts() -> None:
     t = randomise(_multiscale("learned").double(), 0.1, torch.Generator().manual_seed(0)).eval()
     flow = bj.Flow(t, bj.distributions.StandardNormal(32).double())
     x = torch.randn(5, 2, 4, 4, dtype=torch.float64)
-    first, second = t.levels
+    first, second = t.scales
     prior = t.priors[0]
     h, ladj1 = first(x)
     z1, z2 = h.chunk(2, dim=-3)
@@ -66,7 +66,7 @@ def test_multiscale_log_prob_is_the_sum_of_its_parts() -> None:
 
 def test_multiscale_shape_errors() -> None:
     first = T.Squeeze((1, 4, 4))
-    with pytest.raises(ValueError, match="level 1 must take"):
+    with pytest.raises(ValueError, match="scale 1 must take"):
         T.MultiScale([first, T.Squeeze((4, 2, 2))])
     with pytest.raises(ValueError, match="prior 'learned' or 'standard'"):
         T.MultiScale([first, T.Squeeze((2, 2, 2))], prior="gaussian")
@@ -80,3 +80,19 @@ def test_conv_coupling_starts_as_identity_and_rejects_vectors() -> None:
     assert float(ladj.detach().abs().max()) == 0
     with pytest.raises(ValueError, match="expected an image shape"):
         T.ConvCoupling(masks.alternating(4))
+
+
+def test_multiscale_weights_saved_as_levels_load_as_scales() -> None:
+    """A state dict from before MultiScale's `levels` list became `scales` (keys
+    "levels.0...") loads under the new name, to the same log-density."""
+    new = randomise(_multiscale("learned").double(), 0.1, torch.Generator().manual_seed(0))
+    state = new.state_dict()
+    old = {
+        ("levels." + k[len("scales.") :] if k.startswith("scales.") else k): v
+        for k, v in state.items()
+    }
+    assert sum(k.startswith("levels.") for k in old) >= 4
+    again = _multiscale("learned").double()
+    again.load_state_dict(old)
+    x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+    assert torch.equal(again(x)[0], new(x)[0]) and torch.equal(again(x)[1], new(x)[1])

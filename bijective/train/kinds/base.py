@@ -16,8 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from ...data import Dataset, load
+from ...modes import evaluating
 from ...registry import Entry
 from ..config import Config, ConfigError
+from ..metrics import Metric
 from ..state import Progress
 
 
@@ -25,9 +27,13 @@ from ..state import Progress
 class Experiment(Protocol):
     """A config made into a model and its training data (or target).
 
-    metric: the key of metrics.METRICS that `validate` returns (lower is better);
+    metric: what `validate` returns (metrics.Metric: its CSV column and label; lower is
+    better);
     draw(generator, step) -> a training batch; loss(model, batch) -> a scalar Tensor;
     validate(model) -> float; results(progress) -> the dict written to results.json;
+    conditional: a class-conditional model, of `classes` classes (0 when not);
+    check_label(label) refuses a label this run cannot sample (one line, ConfigError);
+    compile_evaluation(log), or None: switches `validate` to torch.compile (train.compile);
     sample(n, temperature, label) -> n samples in the data's units (per class for a
     conditional model when label is None); save_samples(samples, path, caption) writes
     them (.npy, or a picture where the data allow, `caption` (temperature, class) in its
@@ -37,7 +43,12 @@ class Experiment(Protocol):
 
     config: Config
     model: nn.Module
-    metric: str
+    metric: Metric
+    conditional: bool
+    classes: int
+    compile_evaluation: Callable[[Callable[[str], None]], None] | None
+
+    def check_label(self, label: int | None) -> None: ...
 
     def draw(self, generator: torch.Generator, step: int) -> Any: ...
 
@@ -73,6 +84,17 @@ class Run:
     config: Config
     model: nn.Module
     compile_evaluation: Callable[[Callable[[str], None]], None] | None = None
+    conditional: bool = False  # a kind with class-conditional models overrides both
+    classes: int = 0
+
+    def check_label(self, label: int | None) -> None:
+        """The one check of a class label to sample (`bijective sample --label`)."""
+        if label is None:
+            return
+        if not self.conditional:
+            raise ConfigError("--label: this run's model is not conditional")
+        if not 0 <= label < self.classes:
+            raise ConfigError(f"--label {label}: expected a class in 0..{self.classes - 1}")
 
     @property
     def device(self) -> torch.device:
@@ -93,14 +115,11 @@ class Run:
         """The mean of -score(rows, context rows) over the rows of x, in chunks of
         train.eval_batch, in eval mode without gradients, its random draws seeded by
         `seed` (so validation is a fixed function of the weights); the mode is restored."""
-        was_training = self.model.training
-        self.model.eval()
         total, size = 0.0, self.config.train.eval_batch
-        with torch.no_grad(), self.seeded(seed):
+        with torch.no_grad(), self.seeded(seed), evaluating(self.model):
             for start in range(0, len(x), size):
                 c = None if context is None else context[start : start + size]
                 total -= float(score(x[start : start + size], c).double().sum())
-        self.model.train(was_training)
         return total / len(x)
 
     def fields(self, progress: Progress) -> dict[str, Any]:
@@ -138,14 +157,14 @@ class Run:
 
 
 def supplied(entry: Entry, available: dict[str, Any], source: str) -> dict[str, Any]:
-    """The builder arguments `entry.supplies` names, from what the data or target offers
+    """The builder arguments `entry.from_data` names, from what the data or target offers
     (`available`; None where it has no such thing, e.g. no image shape)."""
-    missing = [n for n in entry.supplies if available.get(n) is None]
+    missing = [n for n in entry.from_data if available.get(n) is None]
     if missing:
         raise ConfigError(
             f"model: {entry.name} needs the {missing[0]} of image data; {source} has none"
         )
-    return {name: available[name] for name in entry.supplies}
+    return {name: available[name] for name in entry.from_data}
 
 
 def build_model(config: Config, entry: Entry, arguments: dict[str, Any]) -> nn.Module:

@@ -35,10 +35,12 @@ from ... import objectives
 from ...data import Dataset, Split, binarise
 from ...data.text import decode
 from ...flows import DequantizedFlow, Flow, dequantized
-from ...models import Autoregressive
+from ...models import DiscreteAutoregressive
+from ...modes import evaluating
 from ...registry import Entry
 from ..compiled import Compiled
 from ..config import Config, ConfigError
+from ..metrics import NLL, plot_curves
 from ..state import Progress
 from .base import Run, build_model, load_data, supplied
 
@@ -56,11 +58,15 @@ class DensityExperiment(Run):
     def binarised(self) -> bool:
         return self.config.data.binarise
 
-    metric = "val_nll"
+    metric = NLL
 
     @property
     def conditional(self) -> bool:
         return self.config.data.conditional
+
+    @property
+    def classes(self) -> int:
+        return self.data.classes if self.conditional else 0
 
     def context(self, labels: Tensor | None) -> Tensor | None:
         """One-hot labels: the context of a class-conditional model."""
@@ -148,15 +154,11 @@ class DensityExperiment(Run):
         """n samples in the data's units (pixel values, or the original units of
         standardised data); for a conditional model, of class `label` (n per class when
         label is None), rows ordered by class."""
+        self.check_label(label)
         model = self.model.eval()
-        if label is not None and not self.conditional:
-            raise ConfigError("--label: this run's model is not conditional")
         if not self.conditional:
             return self.to_data_space(model.sample((n,), temperature=temperature))
-        classes = self.data.classes
-        if label is not None and not 0 <= label < classes:
-            raise ConfigError(f"--label {label}: expected a class in 0..{classes - 1}")
-        labels = torch.arange(classes) if label is None else torch.tensor([label])
+        labels = torch.arange(self.classes) if label is None else torch.tensor([label])
         context = self.context(labels.repeat_interleave(n))
         return self.to_data_space(model.sample((), context, temperature))
 
@@ -201,13 +203,16 @@ class DensityExperiment(Run):
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
-        viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
+        plot_curves(run_dir / "metrics.csv", plots / "curves.png", self.metric)
         data = self.data
         # Samples come in the data's units: the test rows as the model sees them, in those units.
         test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
         if data.features == 2 and not self.conditional:
             units = "standardised" if data.scale is not None else "data units"
-            viz.density_2d(self.model, data.test.x, plots / "density.png", units=units)
+            device = next(self.model.parameters()).device
+            with evaluating(self.model):
+                log_p = lambda x: self.model.log_prob(x.to(device))  # noqa: E731
+                viz.density_2d(log_p, data.test.x, plots / "density.png", units=units)
             viz.samples_2d(self.sample(len(data.test)), test, plots / "samples.png", "T = 1")
         elif data.features == 2:
             per_class = self.sample(500).view(data.classes, 500, 2)
@@ -226,7 +231,7 @@ class DensityExperiment(Run):
                 lines = interpolate(self.model, self.inputs(data.test.x[:8]))
                 path, title = plots / "interpolation.png", "latent interpolation, test images"
                 viz.image_grid(lines.view(-1, *data.image_shape), path, 4, title)
-            if isinstance(self.model, Autoregressive) and not self.conditional:
+            if isinstance(self.model, DiscreteAutoregressive) and not self.conditional:
                 with self.seeded(1):
                     samples = self.sample(8)
                 train = self.to_data_space(self.split_inputs(data.train, self.config.data.seed))
@@ -294,7 +299,7 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
             raise ConfigError(
                 f"data.conditional: data set {data.name!r} has no labels to condition on"
             )
-        if "context" not in entry.supplies:
+        if "context" not in entry.from_data:
             raise ConfigError(f"data.conditional: {entry.name} has no conditional form here")
         context = data.classes
     available = {
@@ -303,10 +308,10 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
         "shape": data.image_shape,
         "levels": levels,
     }
-    if "levels" in entry.supplies and levels is None:
+    if "levels" in entry.from_data and levels is None:
         raise ConfigError(f"model: {entry.name} models discrete data; {data.name!r} is continuous")
     model = build_model(config, entry, supplied(entry, available, f"data set {data.name!r}"))
-    if levels is not None and "levels" not in entry.supplies:
+    if levels is not None and "levels" not in entry.from_data:
         if not isinstance(model, Flow):
             raise ConfigError(f"model: {entry.name} is not a flow; {data.name!r} is discrete")
         try:

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ...data import Dataset, Split, binarise
 from ...registry import Entry
 from ..config import Config, ConfigError
+from ..metrics import Metric, plot_curves
 from ..state import Progress
 from .base import Run, build_model, load_data, supplied
 
@@ -30,7 +31,7 @@ class LatentExperiment(Run):
     data: Dataset
     model: nn.Module  # with elbo(x, samples=) and log_prob(x, samples=)
 
-    metric = "val_neg_elbo"
+    metric = Metric("val_neg_elbo", "-ELBO")
 
     def binarise(self, x: Tensor, generator: torch.Generator) -> Tensor:
         return binarise(x, self.data.levels, generator).to(self.device)
@@ -74,8 +75,7 @@ class LatentExperiment(Run):
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
-        if label is not None:
-            raise ConfigError("--label: this run's model is not conditional")
+        self.check_label(label)
         x = self.model.eval().sample((n,), temperature=temperature)
         return x.cpu() * (self.data.levels - 1)
 
@@ -90,7 +90,7 @@ class LatentExperiment(Run):
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
-        viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
+        plot_curves(run_dir / "metrics.csv", plots / "curves.png", self.metric)
         means = self.model.sample((64,), mean=True).cpu()
         title = "decoder means E[x | z], z ~ N(0, I)"
         viz.image_grid(means.view(-1, *self.data.image_shape), plots / "samples.png", 8, title)

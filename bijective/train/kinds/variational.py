@@ -15,9 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from ... import objectives
+from ...modes import evaluating
 from ...registry import Entry
 from ...targets import Target, get
 from ..config import Config, ConfigError
+from ..metrics import Metric, plot_curves
 from ..state import Progress
 from .base import Run, build_model, supplied
 
@@ -28,7 +30,7 @@ class VariationalExperiment(Run):
     target: Target
     model: nn.Module  # a flow with sample_and_log_prob
 
-    metric = "val_kl"
+    metric = Metric("val_kl", "KL(q || p)")
 
     def beta(self, step: int) -> float:
         """The target's inverse temperature at `step`: 0.01 -> 1 linearly over `anneal`."""
@@ -75,8 +77,7 @@ class VariationalExperiment(Run):
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
-        if label is not None:
-            raise ConfigError("--label: this run's model is not conditional")
+        self.check_label(label)
         return self.model.eval().sample((n,), temperature=temperature).cpu()
 
     def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
@@ -91,9 +92,13 @@ class VariationalExperiment(Run):
 
         plots = run_dir / "plots"
         plots.mkdir(exist_ok=True)
-        viz.training_curves(run_dir / "metrics.csv", plots / "curves.png")
+        plot_curves(run_dir / "metrics.csv", plots / "curves.png", self.metric)
         if self.target.features == 2:
-            viz.target_fit(self.model, self.target, plots / "density.png")
+            device = next(self.model.parameters()).device
+            with evaluating(self.model), torch.no_grad():
+                samples = self.model.sample((20_000,)).cpu()
+                log_q = lambda z: self.model.log_prob(z.to(device))  # noqa: E731
+                viz.target_fit(log_q, samples, self.target, plots / "density.png")
 
 
 def build(config: Config, entry: Entry) -> VariationalExperiment:
