@@ -134,7 +134,7 @@ def test_training_on_own_images_uses_an_image_flow(tmp_path) -> None:
     raw = {
         "name": "own-images",
         "data": {"name": "file", "path": str(tmp_path / "i.npy")},
-        "model": {"name": "glow", "levels": 1, "steps": 1, "channels": 8},
+        "model": {"name": "glow", "scales": 1, "steps": 1, "channels": 8},
         "train": {"steps": 3, "batch": 8, "eval_every": 3},
     }
     results = bj.train.train(raw, tmp_path / "run", log=lambda *_: None)

@@ -28,8 +28,8 @@ def image_config(model: dict, **data) -> dict:
     }
 
 
-GLOW = {"name": "glow", "levels": 2, "steps": 1, "channels": 8}
-REALNVP = {"name": "image-realnvp", "levels": 2, "channels": 8, "blocks": 1}
+GLOW = {"name": "glow", "scales": 2, "steps": 1, "channels": 8}
+REALNVP = {"name": "image-realnvp", "scales": 2, "channels": 8, "blocks": 1}
 
 
 @pytest.mark.parametrize(
@@ -85,4 +85,4 @@ def test_image_config_errors() -> None:
     ):
         T.build(T.parse_config(image_config(maf, dequantization="variational")))
     with pytest.raises(T.ConfigError, match="divisible by 16"):
-        T.build(T.parse_config(image_config(GLOW | {"levels": 4})))
+        T.build(T.parse_config(image_config(GLOW | {"scales": 4})))
