@@ -7,10 +7,10 @@ bound for MAF), parameters, training time per epoch, sampling time per image.
 Every row trains its committed config (configs/autoregressive/, configs/vae/) through
 bj.train for as many steps as fit `--budget` training seconds on this machine, the cosine
 schedule stretched to them and the best validated weights kept: an equal CPU budget per
-row. The seconds per step are measured first at the thread count the row trains with
-(`train.threads: auto`: 1 for vectors, the free cores for images), as the median of 15
-steps of bj.train's optimizer after 3 warm-up steps; steps = budget / that (at least 100,
-at most 30,000). The table then gives the measured training seconds (validation and
+row. The seconds per step are measured first by a probe run of bj.train's loop (about
+PROBE_SECONDS, draws and bookkeeping included, validation timed apart) at the thread
+count the row trains with (`train.threads: auto`: 1 for vectors, the free cores for
+images); steps = budget / that (at least 100, at most 30,000). The table then gives the measured training seconds (validation and
 evaluation excluded) beside the budget, and flags a row more than 10% off it.
 
 The papers' numbers are in a second table, apart: they were measured on another
@@ -36,6 +36,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from quiet_fit import fit_quietly
 from report import RESULTS, markdown, save, write
 
 import bijective as bj
@@ -48,6 +49,7 @@ from bijective.train.threads import auto_threads, using_threads
 CONFIGS = Path(__file__).parent.parent / "configs"
 MODELS = ["fvsbn", "nade", "made", "made-masks", "pixelcnn", "gated-pixelcnn", "lstm", "maf"]
 VAES = ["vae-diagonal", "vae-iaf-4"]
+PROBE_SECONDS = 10.0  # of the real loop, to measure a row's seconds per step
 
 
 def config_of(data: str, row: str, overrides: list[str]) -> T.Config:
@@ -66,8 +68,10 @@ def threads_of(config: T.Config, model: torch.nn.Module) -> int:
 
 
 def seconds_per_step(config: T.Config) -> tuple[float, int]:
-    """(the median of 15 timed training steps after 3 warm-up steps, the thread count they
-    ran at: the row's own)."""
+    """(seconds per step of bj.train's loop on this row, validation excluded; the thread
+    count it ran at: the row's own). A quick estimate from 15 optimizer steps (after 3
+    warm-up steps) sizes a probe run of the real loop, draws and bookkeeping included, of
+    about PROBE_SECONDS (20 to 2,000 steps, one validation, timed apart)."""
     experiment = T.build(config)
     model, generator = experiment.model.train(), torch.Generator().manual_seed(0)
     optimizer = make_optimizer(model, config.train)
@@ -80,7 +84,20 @@ def seconds_per_step(config: T.Config) -> tuple[float, int]:
             experiment.loss(model, batch).backward()
             optimizer.step()
             times.append(time.perf_counter() - started)
-    return statistics.median(times[3:]), threads
+    steps = int(min(2000, max(20, PROBE_SECONDS / statistics.median(times[3:]))))
+    probe = config.model_dump(mode="json")
+    probe["train"] |= {"steps": steps, "eval_every": steps, "checkpoint_every": steps}
+    experiment = T.build(T.parse_config(probe))
+    validating = [0.0]
+
+    def validate(model: torch.nn.Module) -> float:
+        started = time.perf_counter()
+        value = experiment.validate(model)
+        validating[0] += time.perf_counter() - started
+        return value
+
+    progress = fit_quietly(experiment, validate)
+    return (progress.seconds - validating[0]) / progress.step, threads
 
 
 class ValidationClock:

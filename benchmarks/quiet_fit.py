@@ -11,13 +11,15 @@ from pathlib import Path
 from torch import nn
 
 from bijective.train.loop import fit
+from bijective.train.state import Progress
 
 
-def fit_quietly(experiment: object, validate: Callable[[nn.Module], float]) -> None:
+def fit_quietly(experiment: object, validate: Callable[[nn.Module], float]) -> Progress:
     """Trains experiment.model in place by experiment.config.train, validating by
-    `validate` every eval_every steps (an exception it raises ends the run)."""
+    `validate` every eval_every steps (an exception it raises ends the run); returns the
+    loop's Progress (steps, seconds)."""
     with tempfile.TemporaryDirectory() as run_dir:
-        fit(
+        return fit(
             experiment.model,
             experiment.loss,
             experiment.draw,
