@@ -101,16 +101,9 @@ def _loop_seconds(config: T.Config, steps: int) -> float:
     excluded."""
     probe = config.model_dump(mode="json")
     probe["train"] |= {"steps": steps, "eval_every": steps, "checkpoint_every": steps}
-    experiment = T.build(T.parse_config(probe))
-    validating = [0.0]
-
-    def validate(model: torch.nn.Module) -> float:
-        started = time.perf_counter()
-        value = experiment.validate(model)
-        validating[0] += time.perf_counter() - started
-        return value
-
-    return fit_quietly(experiment, validate).seconds - validating[0]
+    clock = ValidationClock()
+    experiment = clock(T.parse_config(probe))
+    return fit_quietly(experiment, experiment.validate).seconds - clock.seconds
 
 
 class ValidationClock:

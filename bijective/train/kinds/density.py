@@ -209,9 +209,8 @@ class DensityExperiment(Run):
         test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
         if data.features == 2 and not self.conditional:
             units = "standardised" if data.scale is not None else "data units"
-            device = next(self.model.parameters()).device
             with evaluating(self.model):
-                log_p = lambda x: self.model.log_prob(x.to(device))  # noqa: E731
+                log_p = lambda x: self.model.log_prob(x.to(self.device))  # noqa: E731
                 viz.density_2d(log_p, data.test.x, plots / "density.png", units=units)
             viz.samples_2d(self.sample(len(data.test)), test, plots / "samples.png", "T = 1")
         elif data.features == 2:

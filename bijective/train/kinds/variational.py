@@ -94,10 +94,9 @@ class VariationalExperiment(Run):
         plots.mkdir(exist_ok=True)
         plot_curves(run_dir / "metrics.csv", plots / "curves.png", self.metric)
         if self.target.features == 2:
-            device = next(self.model.parameters()).device
             with evaluating(self.model), torch.no_grad():
                 samples = self.model.sample((20_000,)).cpu()
-                log_q = lambda z: self.model.log_prob(z.to(device))  # noqa: E731
+                log_q = lambda z: self.model.log_prob(z.to(self.device))  # noqa: E731
                 viz.target_fit(log_q, samples, self.target, plots / "density.png")
 
 
