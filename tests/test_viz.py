@@ -84,3 +84,17 @@ def test_viz_is_at_the_bottom_of_the_package() -> None:
     """bijective.viz takes tensors and callables and imports nothing of bijective."""
     source = Path(viz.__file__).read_text()
     assert not re.search(r"^\s*(from \.|from bijective|import bijective)", source, re.M)
+
+
+def test_only_the_figures_module_of_the_kinds_draws() -> None:
+    """The experiment kinds hold no plotting: train/kinds/figures.py is their one path to
+    viz, and nothing else in train/ imports it."""
+    import bijective.train as train
+
+    root = Path(train.__file__).parent
+    drawing = {
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*.py")
+        if re.search(r"\bviz\b", path.read_text())
+    }
+    assert drawing == {"kinds/figures.py"}

@@ -107,11 +107,3 @@ def read_metrics(path: Path) -> list[dict[str, float | None]]:
         return [
             {k: float(v) if v != "" else None for k, v in row.items()} for row in csv.DictReader(f)
         ]
-
-
-def plot_curves(metrics_csv: Path, path: Path, metric: Metric) -> None:
-    """The training curves of a run's metrics CSV (bijective.viz.training_curves), the
-    validation column named by `metric`'s label."""
-    from .. import viz
-
-    viz.training_curves(read_metrics(metrics_csv), path, f"validation {metric.label}")

@@ -35,13 +35,12 @@ from ... import objectives
 from ...data import Dataset, Split, binarise
 from ...data.text import decode
 from ...flows import DequantizedFlow, Flow, dequantized
-from ...models import DiscreteAutoregressive
-from ...modes import evaluating
 from ...registry import Entry
 from ..compiled import Compiled
 from ..config import Config, ConfigError
-from ..metrics import NLL, plot_curves
+from ..metrics import NLL
 from ..state import Progress
+from . import figures
 from .base import Run, build_model, load_data, supplied
 
 
@@ -184,82 +183,25 @@ class DensityExperiment(Run):
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
-        from ... import viz
-
         data = self.data
         if data.image_shape is not None:
-            images = samples.view(-1, *data.image_shape) / (data.levels - 1)
-            viz.image_grid(images, path, title=f"{len(images)} samples, {caption}".rstrip(", "))
+            title = f"{len(samples)} samples, {caption}".rstrip(", ")
+            figures.image_samples(samples, data.image_shape, data.levels, path, title)
         elif data.features == 2:
-            test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
-            viz.samples_2d(samples, test, path, caption)
+            figures.point_samples(self, samples, path, caption)
         elif data.vocabulary is not None:
             raise ConfigError(f"-o {path}: this run's samples are text; use .txt or .npy")
         else:
             super().picture(samples, path)
 
     def write_plots(self, run_dir: Path) -> None:
-        from ... import viz
-
-        plots = run_dir / "plots"
-        plots.mkdir(exist_ok=True)
-        plot_curves(run_dir / "metrics.csv", plots / "curves.png", self.metric)
-        data = self.data
-        # Samples come in the data's units: the test rows as the model sees them, in those units.
-        test = self.to_data_space(self.split_inputs(data.test, self.config.data.seed + 2))
-        if data.features == 2 and not self.conditional:
-            units = "standardised" if data.scale is not None else "data units"
-            with evaluating(self.model):
-                log_p = lambda x: self.model.log_prob(x.to(self.device))  # noqa: E731
-                viz.density_2d(log_p, data.test.x, plots / "density.png", units=units)
-            viz.samples_2d(self.sample(len(data.test)), test, plots / "samples.png", "T = 1")
-        elif data.features == 2:
-            per_class = self.sample(500).view(data.classes, 500, 2)
-            viz.conditional_samples_2d(per_class, test, data.test.labels, plots / "samples.png")
-        elif data.image_shape is not None:
-            n, rows = (10, 10) if self.conditional else (64, 8)
-            for t in (1.0, 0.7):
-                with self.seeded(0):
-                    grid = self.sample(n, t) / (data.levels - 1)
-                title = f"samples, T = {t}" + (", one row per class" if self.conditional else "")
-                path = plots / f"samples_T{t}.png"
-                viz.image_grid(grid.view(-1, *data.image_shape), path, rows, title)
-            real = test[:64] / (data.levels - 1)
-            viz.image_grid(real.view(-1, *data.image_shape), plots / "data.png", 8, "test images")
-            if isinstance(self.model, DequantizedFlow) and not self.conditional:
-                lines = interpolate(self.model, self.inputs(data.test.x[:8]))
-                path, title = plots / "interpolation.png", "latent interpolation, test images"
-                viz.image_grid(lines.view(-1, *data.image_shape), path, 4, title)
-            if isinstance(self.model, DiscreteAutoregressive) and not self.conditional:
-                with self.seeded(1):
-                    samples = self.sample(8)
-                train = self.to_data_space(self.split_inputs(data.train, self.config.data.seed))
-                pairs = nearest(samples, train)
-                grid = pairs.view(-1, *data.image_shape) / (data.levels - 1)
-                title = "each sample beside its nearest training image"
-                viz.image_grid(grid, plots / "samples_nearest.png", 8, title)
-        elif data.vocabulary is not None:
-            with self.seeded(0):
-                self.save_samples(self.sample(16), plots / "samples.txt")
-
-
-@torch.no_grad()
-def interpolate(model: DequantizedFlow, x: Tensor, points: int = 8) -> Tensor:
-    """Rows of `points` examples from x[2i] to x[2i+1] (Glow, Figure 5): encode the pixel
-    centres (x + 1/2) / L, walk the latent line, decode and quantize; values in [0, 1]."""
-    levels, flow = model.levels, model.flow
-    z = flow.encode((x + 0.5) / levels)
-    w = torch.linspace(0, 1, points, device=x.device).view(-1, *[1] * (z.dim() - 1))
-    lines = [(1 - w) * z[a] + w * z[a + 1] for a in range(0, len(x) - 1, 2)]
-    y = flow.decode(torch.cat(lines))
-    return ((y * levels).floor().clamp(0, levels - 1) / (levels - 1)).cpu()
-
-
-def nearest(samples: Tensor, train: Tensor) -> Tensor:
-    """Each sample followed by its nearest training row (squared distance): (2N, D),
-    interleaved (the MADE paper's Figure 3)."""
-    closest = torch.cdist(samples.double(), train.double()).argmin(1)
-    return torch.stack([samples, train[closest].to(samples.dtype)], 1).flatten(0, 1)
+        plots = figures.start(run_dir, self.metric)
+        if self.data.features == 2:
+            figures.points_2d(self, plots)
+        elif self.data.image_shape is not None:
+            figures.images(self, plots)
+        elif self.data.vocabulary is not None:
+            figures.text(self, plots)
 
 
 def _levels(config: Config, data: Dataset) -> tuple[int | None, int]:

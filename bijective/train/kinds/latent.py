@@ -20,8 +20,9 @@ from torch import Tensor, nn
 from ...data import Dataset, Split, binarise
 from ...registry import Entry
 from ..config import Config, ConfigError
-from ..metrics import Metric, plot_curves
+from ..metrics import Metric
 from ..state import Progress
+from . import figures
 from .base import Run, build_model, load_data, supplied
 
 
@@ -80,20 +81,11 @@ class LatentExperiment(Run):
         return x.cpu() * (self.data.levels - 1)
 
     def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
-        from ... import viz
-
-        images = samples.view(-1, *self.data.image_shape) / (self.data.levels - 1)
-        viz.image_grid(images, path, title=f"samples x ~ p(x | z), {caption}".rstrip(", "))
+        title = f"samples x ~ p(x | z), {caption}".rstrip(", ")
+        figures.image_samples(samples, self.data.image_shape, self.data.levels, path, title)
 
     def write_plots(self, run_dir: Path) -> None:
-        from ... import viz
-
-        plots = run_dir / "plots"
-        plots.mkdir(exist_ok=True)
-        plot_curves(run_dir / "metrics.csv", plots / "curves.png", self.metric)
-        means = self.model.sample((64,), mean=True).cpu()
-        title = "decoder means E[x | z], z ~ N(0, I)"
-        viz.image_grid(means.view(-1, *self.data.image_shape), plots / "samples.png", 8, title)
+        figures.decoder_means(self, figures.start(run_dir, self.metric))
 
 
 def build(config: Config, entry: Entry) -> LatentExperiment:

@@ -15,12 +15,12 @@ import torch
 from torch import Tensor, nn
 
 from ... import objectives
-from ...modes import evaluating
 from ...registry import Entry
 from ...targets import Target, get
 from ..config import Config, ConfigError
-from ..metrics import Metric, plot_curves
+from ..metrics import Metric
 from ..state import Progress
+from . import figures
 from .base import Run, build_model, supplied
 
 
@@ -81,23 +81,14 @@ class VariationalExperiment(Run):
         return self.model.eval().sample((n,), temperature=temperature).cpu()
 
     def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
-        from ... import viz
-
         if self.target.features != 2:
             raise ConfigError(f"-o {path}: PNG needs a 2-D target; use .npy")
-        viz.samples_on_target(samples, self.target, path, caption)
+        figures.target_samples(self, samples, path, caption)
 
     def write_plots(self, run_dir: Path) -> None:
-        from ... import viz
-
-        plots = run_dir / "plots"
-        plots.mkdir(exist_ok=True)
-        plot_curves(run_dir / "metrics.csv", plots / "curves.png", self.metric)
+        plots = figures.start(run_dir, self.metric)
         if self.target.features == 2:
-            with evaluating(self.model), torch.no_grad():
-                samples = self.model.sample((20_000,)).cpu()
-                log_q = lambda z: self.model.log_prob(z.to(self.device))  # noqa: E731
-                viz.target_fit(log_q, samples, self.target, plots / "density.png")
+            figures.target_2d(self, plots)
 
 
 def build(config: Config, entry: Entry) -> VariationalExperiment:
