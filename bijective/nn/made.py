@@ -65,7 +65,7 @@ class MaskedMLP(nn.Module):
         self.features, self.params, self.context_features = features, params, context
         self.register_buffer("order", _order(features, order, generator))
         self._after_load()
-        self._plan_cache = made_solve.PlanCache()
+        self.plan_cache = made_solve.PlanCache()
         self.register_load_state_dict_post_hook(after_load)
         degree_in = self.degrees
         degree_context = torch.zeros(context, dtype=torch.long)  # seen by every unit
@@ -87,11 +87,11 @@ class MaskedMLP(nn.Module):
         self.residual = residual
         # Per hidden layer, ends[d] = the number of units of degree <= d: those of degree d
         # are units ends[d - 1]:ends[d], and those a unit of degree d sees below a prefix.
-        self._ends = [_ends(first, features)]
+        self.ends = [_ends(first, features)]
         previous = first
         for size in hidden[1:]:
             current = degrees_hidden(size)
-            self._ends.append(_ends(current, features))
+            self.ends.append(_ends(current, features))
             if residual:
                 block = nn.ModuleList(
                     [MaskedLinear(current[:, None] >= previous[None, :]) for _ in range(2)]
@@ -104,17 +104,17 @@ class MaskedMLP(nn.Module):
         self.last = MaskedLinear(degree_out[:, None] > previous[None, :])
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
-        self._sorted = True
+        self.sorted = True
 
     def _after_load(self) -> None:
         # In the natural order, degree order is index order: `solve` needs no gathers.
-        self._natural = torch.equal(self.order.cpu(), torch.arange(self.features))
+        self.natural = torch.equal(self.order.cpu(), torch.arange(self.features))
         # Units laid out by degree make every row of the hidden and output masks a prefix
         # of ones; a state dict saved with another layout (before units were sorted) has
         # other masks, and is inverted by full passes instead.
         if hasattr(self, "last"):
             masks = [m.mask for m in self.modules() if isinstance(m, MaskedLinear)][1:]
-            self._sorted = all(torch.equal(m, m.cummin(-1).values) for m in masks)
+            self.sorted = all(torch.equal(m, m.cummin(-1).values) for m in masks)
 
     @property
     def degrees(self) -> Tensor:
@@ -141,7 +141,7 @@ class MaskedMLP(nn.Module):
         ordering, (x_i, v_i) = step(z_i, theta_i) with theta = this network at (x, context);
         returns x and the values v (*, D). `step` takes z (N, 1) and params (N, 1, params).
         In D steps that together cost about half a forward pass (see `made_solve`)."""
-        if self._sorted and not lowered():  # the sliced solve computes in full precision
+        if self.sorted and not lowered():  # the sliced solve computes in full precision
             return made_solve.solve(self, z, context, step)
         x = torch.zeros_like(z)
         for _ in range(self.features):  # pass k fixes the k-th feature of the ordering

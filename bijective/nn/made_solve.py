@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +20,35 @@ from torch import Tensor, nn
 
 from .mlp import concat_context
 
-if TYPE_CHECKING:
-    from .made import MaskedMLP
-
 Step = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
-def solve(net: MaskedMLP, z: Tensor, context: Tensor | None, step: Step) -> tuple[Tensor, Tensor]:
-    """See `MaskedMLP.solve`."""
+class Sliced(Protocol):
+    """What the solve reads of a MADE (bijective.nn.MaskedMLP): its masked layers, and
+    the layout of its units by degree."""
+
+    features: int  # D
+    params: int  # outputs per feature
+    context_features: int
+    order: Tensor  # the features, first to last
+    degrees: Tensor  # feature i's position in the ordering, 1..D
+    natural: bool  # order is 0..D-1
+    ends: list[list[int]]  # per hidden layer, ends[d]: its units of degree <= d
+    first: nn.Linear  # masked layers: .weight, .mask, .bias
+    blocks: nn.ModuleList  # a masked layer per hidden layer, or a pair when residual
+    last: nn.Linear
+    residual: bool
+    activation: nn.Module
+    dropout: nn.Dropout
+    training: bool
+    plan_cache: PlanCache
+
+    def parameters(self) -> Any: ...
+    def buffers(self) -> Any: ...
+
+
+def solve(net: Sliced, z: Tensor, context: Tensor | None, step: Step) -> tuple[Tensor, Tensor]:
+    """See `MaskedMLP.solve`: x (*, D) and the values (*, D) of the steps."""
     D, act = net.features, net.activation
     plan = _plan(net)
     first_b = None  # the first layer's bias: in the plan, unless a context shifts it
@@ -43,7 +64,7 @@ def solve(net: MaskedMLP, z: Tensor, context: Tensor | None, step: Step) -> tupl
     # activations, or with dropout on, their dropped-out copy) and residual blocks'
     # inner activations.
     rows = functools.partial(_Rows, z.shape[0], z, not torch.is_grad_enabled())
-    sizes = [end[-1] for end in net._ends]
+    sizes = [end[-1] for end in net.ends]
     known, values = rows(D), []
     pre, acts, mids = ([rows(n) for n in sizes] for _ in range(3))
     dropout = net.training and net.dropout.p > 0
@@ -73,7 +94,7 @@ def solve(net: MaskedMLP, z: Tensor, context: Tensor | None, step: Step) -> tupl
         known.append(x_i.T)
         values.append(v_i)
     x, values = known.value.T, torch.cat(values, -1)
-    if not net._natural:
+    if not net.natural:
         unsort = net.degrees - 1
         x, values = x[:, unsort], values[:, unsort]
     return x.reshape(*batch, D), values.reshape(*batch, D)
@@ -82,19 +103,19 @@ def solve(net: MaskedMLP, z: Tensor, context: Tensor | None, step: Step) -> tupl
 Plan = list[tuple[int, list[tuple[int, int, int, tuple[Tensor, ...]]], Tensor, Tensor]]
 
 
-def _plan(net: MaskedMLP) -> Plan:
+def _plan(net: Sliced) -> Plan:
     """Per feature, in the ordering: its index, then per hidden layer with units of the
     degree it unlocks (layer, lo, hi, the views of the masked weights and biases that
     compute them), then the output layer's bias and weight views for its parameters.
     Without autograd the plan is kept and reused until a parameter or buffer changes
     (a new tensor, or an in-place update: its version counter)."""
-    grad, cache = torch.is_grad_enabled(), net._plan_cache
+    grad, cache = torch.is_grad_enabled(), net.plan_cache
     key = [(t.data_ptr(), t._version, t.dtype) for t in (*net.parameters(), *net.buffers())]
     if not grad and cache.key == key:
         return cache.plan
-    D, P, ends = net.features, net.params, net._ends
+    D, P, ends = net.features, net.params, net.ends
     first = net.first.weight * net.first.mask
-    first_x = first[:, :D] if net._natural else first[:, net.order]
+    first_x = first[:, :D] if net.natural else first[:, net.order]
     first_b = net.first.bias[:, None]
     hidden = []  # per block: [(weight, bias)] of its masked layers
     for block in net.blocks:

@@ -3,7 +3,7 @@ derived by hand: a training step through a neural spline flow is about half spli
 the graph autograd records for it (some 60 small operations a layer) costs more than the
 arithmetic. Checked against finite differences in float64 (tests/transforms/test_splines.py).
 
-Notation (SplineTransformer): in bin k with knots (x_k, y_k), width w, height h, mean
+Notation (SplineKnots, SplineTransformer): in bin k with knots (x_k, y_k), width w, height h, mean
 slope s = h / w and end derivatives d0, d1, at xi = (x - x_k) / w and t = xi (1 - xi):
   y = y_k + h n / m,  n = s xi^2 + d0 t,  m = s + (d0 + d1 - 2 s) t,
   L = log dy/dx = log(s^2 q) - 2 log m,  q = d1 xi^2 + 2 s t + d0 (1 - xi)^2.
@@ -18,13 +18,12 @@ sum: knot j is -bound + 2 bound sum_{i<j} width_i) to the softmaxes and the soft
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from .splines import SplineTransformer
+from .spline_knots import SplineKnots, slope_factor
 
 
 class SplineForward(torch.autograd.Function):
@@ -32,11 +31,11 @@ class SplineForward(torch.autograd.Function):
     [-bound, bound]. First derivatives only: create_graph=True raises."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, params: Tensor, spline: SplineTransformer) -> Any:
-        xs, ys, d, p_widths, p_heights = spline._spline(params)
+    def forward(ctx: Any, x: Tensor, params: Tensor, spline: SplineKnots) -> Any:
+        xs, ys, d, p_widths, p_heights = spline.tables(params)
         inside = (x >= -spline.bound) & (x <= spline.bound)
         xc = x.clamp(-spline.bound, spline.bound)
-        index, (x_k, w, y_k, h, d0, d1) = spline._bin_parameters(xc, xs, ys, d, by_output=False)
+        index, (x_k, w, y_k, h, d0, d1) = spline.bins_of(xc, xs, ys, d, by_output=False)
         s = h / w
         xi = (xc - x_k) / w
         in_bin = (xi >= 0) & (xi <= 1)  # false only by rounding; clamp's gradient is 0 there
@@ -44,7 +43,7 @@ class SplineForward(torch.autograd.Function):
         t = xi * (1 - xi)
         m = s + (d0 + d1 - 2 * s) * t
         n = s * xi * xi + d0 * t
-        q = spline._slope_factor(s, d0, d1, xi, t)
+        q = slope_factor(s, d0, d1, xi, t)
         y = y_k + h * n / m
         log_slope = (s * s * q).log() - 2 * m.log()
         ctx.spline = spline
@@ -61,7 +60,7 @@ class SplineForward(torch.autograd.Function):
                 "backward); a second derivative (create_graph=True) is not supported"
             )
         inside, in_bin, index, xi, t, s, w, h, d0, d1, m, n, q, p_w, p_h, params = ctx.saved_tensors
-        spline: SplineTransformer = ctx.spline
+        spline: SplineKnots = ctx.spline
         gy = torch.where(inside, grad_y, 0.0)
         gl = torch.where(inside, grad_log, 0.0)
         m2 = m * m
@@ -89,13 +88,11 @@ class SplineForward(torch.autograd.Function):
         raw_h = _knots_backward(g_ys, p_h, spline.min_bin_height, spline)
         k = spline.bins
         slopes = params[..., 2 * k :]
-        raw_d = g_d[..., 1:k] * torch.sigmoid(slopes + spline._shift)
+        raw_d = g_d[..., 1:k] * torch.sigmoid(slopes + spline.shift)
         return grad_x, torch.cat([raw_w, raw_h, raw_d], -1), None
 
 
-def _knots_backward(
-    grad_knots: Tensor, p: Tensor, minimum: float, spline: SplineTransformer
-) -> Tensor:
+def _knots_backward(grad_knots: Tensor, p: Tensor, minimum: float, spline: SplineKnots) -> Tensor:
     """The gradient of the raw sizes (*, K) from that of the knots (*, K + 1): interior knot
     j = -bound + 2 bound sum_{i<j} (p_i (1 - K minimum) + minimum), p = softmax(raw)."""
     inner = grad_knots[..., 1:-1]

@@ -28,7 +28,7 @@ def test_zero_parameters_give_the_identity() -> None:
 
 def test_tails_are_the_identity_and_knots_map_to_knots() -> None:
     p = _params(1, 2.0, dtype=torch.float64)
-    xs, ys, d, _, _ = SPLINE._spline(p)
+    xs, ys, d, _, _ = SPLINE.tables(p)
     assert xs[0, 0, 0] == -B and xs[0, 0, -1] == B and ys[0, 0, 0] == -B and ys[0, 0, -1] == B
     assert d[0, 0, 0] == 1 and d[0, 0, -1] == 1
     tails = torch.tensor([-7.0, -3.5, 3.5, 9.0], dtype=torch.float64)[:, None]

@@ -10,22 +10,40 @@ The experiments hold no plotting code; viz holds no run.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ... import viz
+from ...data import Dataset, Split
 from ...flows import DequantizedFlow
 from ...models import DiscreteAutoregressive
 from ...modes import evaluating
+from ...targets import Target
+from ..config import Config
 from ..metrics import Metric, read_metrics
 
-if TYPE_CHECKING:
-    from .density import DensityExperiment
-    from .latent import LatentExperiment
-    from .variational import VariationalExperiment
+
+class DataRun(Protocol):
+    """What the figures read of a run on data (train.kinds.density.DensityExperiment)."""
+
+    config: Config
+    data: Dataset
+    model: nn.Module
+
+    @property
+    def conditional(self) -> bool: ...
+    @property
+    def device(self) -> torch.device: ...
+    def seeded(self, seed: int) -> AbstractContextManager[None]: ...
+    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor: ...
+    def inputs(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor: ...
+    def split_inputs(self, split: Split, seed: int) -> Tensor: ...
+    def to_data_space(self, y: Tensor) -> Tensor: ...
+    def save_samples(self, samples: Tensor, path: Path, caption: str = "") -> None: ...
 
 
 def start(run_dir: Path, metric: Metric) -> Path:
@@ -44,18 +62,18 @@ def image_samples(
     viz.image_grid(samples.view(-1, *shape) / (levels - 1), path, title=title)
 
 
-def point_samples(run: DensityExperiment, samples: Tensor, path: Path, caption: str) -> None:
+def point_samples(run: DataRun, samples: Tensor, path: Path, caption: str) -> None:
     """2-D samples in the data's units against the test set."""
     test = run.to_data_space(run.split_inputs(run.data.test, run.config.data.seed + 2))
     viz.samples_2d(samples, test, path, caption)
 
 
-def target_samples(run: VariationalExperiment, samples: Tensor, path: Path, caption: str) -> None:
+def target_samples(target: Target, samples: Tensor, path: Path, caption: str) -> None:
     """2-D samples of q over the target's density."""
-    viz.samples_on_target(samples, run.target, path, caption)
+    viz.samples_on_target(samples, target, path, caption)
 
 
-def points_2d(run: DensityExperiment, plots: Path) -> None:
+def points_2d(run: DataRun, plots: Path) -> None:
     """density.png (unconditional) and samples.png (per class when conditional)."""
     data = run.data
     if run.conditional:
@@ -70,7 +88,7 @@ def points_2d(run: DensityExperiment, plots: Path) -> None:
     point_samples(run, run.sample(len(data.test)), plots / "samples.png", "T = 1")
 
 
-def images(run: DensityExperiment, plots: Path) -> None:
+def images(run: DataRun, plots: Path) -> None:
     """samples_T1.0.png, samples_T0.7.png (one row per class when conditional), data.png,
     and interpolation.png (a dequantized flow) or samples_nearest.png (an autoregressive
     model of pixels)."""
@@ -98,25 +116,27 @@ def images(run: DensityExperiment, plots: Path) -> None:
         viz.image_grid(grid(nearest(samples, train)), plots / "samples_nearest.png", 8, title)
 
 
-def text(run: DensityExperiment, plots: Path) -> None:
+def text(run: DataRun, plots: Path) -> None:
     """samples.txt: 16 samples, one per line."""
     with run.seeded(0):
         run.save_samples(run.sample(16), plots / "samples.txt")
 
 
-def target_2d(run: VariationalExperiment, plots: Path) -> None:
-    """density.png: q's density and 20,000 of its samples beside the target's."""
-    with evaluating(run.model), torch.no_grad():
-        samples = run.model.sample((20_000,)).cpu()
-        log_q = lambda z: run.model.log_prob(z.to(run.device))  # noqa: E731
-        viz.target_fit(log_q, samples, run.target, plots / "density.png")
+def target_2d(model: nn.Module, target: Target, device: torch.device, plots: Path) -> None:
+    """density.png: q's density (the model, a Density on `device`) and 20,000 of its
+    samples beside the target's."""
+    with evaluating(model), torch.no_grad():
+        samples = model.sample((20_000,)).cpu()
+        log_q = lambda z: model.log_prob(z.to(device))  # noqa: E731
+        viz.target_fit(log_q, samples, target, plots / "density.png")
 
 
-def decoder_means(run: LatentExperiment, plots: Path) -> None:
-    """samples.png: the decoder's means E[x | z] for 64 prior draws z ~ N(0, I)."""
-    means = run.model.sample((64,), mean=True).cpu()
+def decoder_means(model: nn.Module, shape: tuple[int, ...], plots: Path) -> None:
+    """samples.png: a VAE's decoder means E[x | z] for 64 prior draws z ~ N(0, I), as
+    images of `shape`."""
+    means = model.sample((64,), mean=True).cpu()
     title = "decoder means E[x | z], z ~ N(0, I)"
-    viz.image_grid(means.view(-1, *run.data.image_shape), plots / "samples.png", 8, title)
+    viz.image_grid(means.view(-1, *shape), plots / "samples.png", 8, title)
 
 
 @torch.no_grad()

@@ -85,7 +85,8 @@ class LatentExperiment(Run):
         figures.image_samples(samples, self.data.image_shape, self.data.levels, path, title)
 
     def write_plots(self, run_dir: Path) -> None:
-        figures.decoder_means(self, figures.start(run_dir, self.metric))
+        plots = figures.start(run_dir, self.metric)
+        figures.decoder_means(self.model, self.data.image_shape, plots)
 
 
 def build(config: Config, entry: Entry) -> LatentExperiment:

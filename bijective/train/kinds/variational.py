@@ -83,12 +83,12 @@ class VariationalExperiment(Run):
     def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
         if self.target.features != 2:
             raise ConfigError(f"-o {path}: PNG needs a 2-D target; use .npy")
-        figures.target_samples(self, samples, path, caption)
+        figures.target_samples(self.target, samples, path, caption)
 
     def write_plots(self, run_dir: Path) -> None:
         plots = figures.start(run_dir, self.metric)
         if self.target.features == 2:
-            figures.target_2d(self, plots)
+            figures.target_2d(self.model, self.target, self.device, plots)
 
 
 def build(config: Config, entry: Entry) -> VariationalExperiment:
