@@ -30,7 +30,8 @@ from .catalogue import DATASETS, MODELS, TARGETS
 from .data import MissingDependency
 from .registry import Registry
 from .train.checkpoint import CheckpointError
-from .train.config import ConfigError, apply_overrides, parse_config, read_config
+from .train.config import ConfigError, parse_config
+from .train.config_files import apply_overrides, read_config
 from .train.loop import Diverged
 from .train.run import NonFiniteResult
 from .transforms.roots import ConvergenceError

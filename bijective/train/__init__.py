@@ -9,11 +9,10 @@ from .config import (
     ModelConfig,
     TargetConfig,
     TrainConfig,
-    dump_config,
-    load_config,
     parse_config,
     schema,
 )
+from .config_files import dump_config, load_config
 from .kinds import KINDS, Experiment, Kind
 from .kinds.density import DensityExperiment
 from .kinds.latent import LatentExperiment

@@ -9,6 +9,7 @@ import torch
 
 import bijective as bj
 from bijective.data import files
+from bijective.data.fingerprint import fingerprint
 
 
 def _moons(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +188,7 @@ def test_bad_numpy_files_and_kinds(tmp_path) -> None:
 def test_a_recorded_checksum_refuses_changed_data(tmp_path) -> None:
     path = tmp_path / "x.npy"
     np.save(path, _moons(100)[0])
-    digest = files.fingerprint(path)
+    digest = fingerprint(path)
     files.read_file(str(path), sha256=digest)
     np.save(path, _moons(100, seed=1)[0])
     with pytest.raises(ValueError, match="contents changed since the run recorded them"):
