@@ -4,11 +4,15 @@
 WORLD_SIZE, LOCAL_RANK and a rendezvous in their environment; `join` then sets up the
 process group (nccl on CUDA, gloo on CPU). Every process draws the same global batch of
 `train.batch` rows from the same seeded generator and keeps its own contiguous shard of
-batch / N rows; after backward the gradients are averaged across processes (one
-all-reduce of all of them), so each optimizer step equals the single-process step on the
-whole batch, up to the order of floating-point sums. Whether a step is skipped (a
-non-finite loss or gradient anywhere) is decided on the averaged values, so every
-process agrees. Only rank 0 writes (checkpoints, metrics, best weights, results, plots);
+batch / N rows. The loss goes through PyTorch's DistributedDataParallel (`data_parallel`),
+whose bucketed all-reduce averages the gradients while backward still runs, so each
+optimizer step equals the single-process step on the whole batch, up to the order of
+floating-point sums. Data-dependent initialisation (ActNorm) is done by the trainer
+(`initialise`): before the first step every process runs the model once on the whole
+first global batch, which every process draws alike, so all initialise exactly as one
+process would, with no communication and nothing of it in the transforms. Whether a step
+is skipped (a non-finite loss or gradient anywhere) is decided on the averaged values, so
+every process agrees. Only rank 0 writes (checkpoints, metrics, best weights, results, plots);
 every process validates (the same weights give the same number, so early stopping
 agrees without communication) and resumes from the same checkpoint.
 """
@@ -17,14 +21,20 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
+from ..transforms import ActNorm
 from .config import ConfigError, TrainConfig
+
+Loss = Callable[[nn.Module, Any], Tensor]
+Objective = Callable[[Loss, Any], Tensor]
 
 
 @dataclass(frozen=True)
@@ -109,18 +119,47 @@ def agree(flag: bool, group: Group) -> bool:
     return bool(value.item())
 
 
-def average_gradients(model: nn.Module, group: Group) -> None:
-    """Every parameter's gradient replaced by its mean over the processes (one flat
-    all-reduce; a parameter without a gradient counts as zero)."""
+class _Step(nn.Module):
+    """A model's loss on a batch as a module's forward: DistributedDataParallel prepares
+    its gradient hooks in forward, so the loss (a log_prob, an ELBO: not the model's
+    forward) must run inside one."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, loss: Loss, batch: Any) -> Tensor:
+        return loss(self.model, batch)
+
+
+def data_parallel(model: nn.Module, group: Group) -> Objective:
+    """(loss, batch) -> loss(model, batch); with several processes, through
+    DistributedDataParallel, so backward leaves every gradient averaged over the
+    processes. Buffers are not synchronised per step (each process keeps its own, as one
+    process would); a parameter no process uses keeps no gradient."""
     if group.world == 1:
+        return lambda loss, batch: loss(model, batch)
+    cuda = next(model.parameters()).device.type == "cuda"
+    return DistributedDataParallel(
+        _Step(model),
+        device_ids=[group.local_rank] if cuda else None,
+        forward_sync_buffers=False,
+        find_unused_parameters=True,  # e.g. a context layer a batch does not reach
+    )
+
+
+def initialise(model: nn.Module, loss: Loss, first: Callable[[], Any], group: Group) -> None:
+    """Data-dependent initialisation on the whole first global batch, `first()` (every
+    process draws it alike, before `shard`): one forward pass of the loss without
+    gradients, under a forked random generator, so the first step draws what it would
+    have. One process initialises within its first step; with several this runs before,
+    so each initialises as one process would."""
+    pending = any(isinstance(m, ActNorm) and not m.ready for m in model.modules())
+    if group.world == 1 or not pending:
         return
-    params = [p for p in model.parameters() if p.requires_grad]
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= group.world
-    for p, chunk in zip(params, flat.split([g.numel() for g in grads]), strict=True):
-        p.grad = chunk.view_as(p).clone()
+    device = next(model.parameters()).device
+    with torch.random.fork_rng([device] if device.type == "cuda" else []), torch.no_grad():
+        loss(model, first())
 
 
 def leave(group: Group) -> None:

@@ -26,7 +26,7 @@ from ..nn.precision import lower_precision, note_emulation
 from .checkpoint import CheckpointError, load_weights, save_weights
 from .compiled import Decisions
 from .config import TrainConfig
-from .distributed import SINGLE, Group, average, average_gradients, shard
+from .distributed import SINGLE, Group, Objective, average, data_parallel, initialise, shard
 from .metrics import NLL, Metric, MetricsLog
 from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
 from .threads import auto_threads, using_threads
@@ -86,6 +86,9 @@ def fit(
     compiling = Decisions(progress, config.compile, group, log, loss, compile_evaluation)
     low = config.low_precision()  # bf16 for the conditioners, or None
     note_emulation(low, config.torch_device(), log)
+    objective = data_parallel(model, group)  # (loss, batch) -> loss, gradients averaged
+    if progress.step == 0:  # ActNorm: every process from the whole first batch
+        initialise(model, loss, lambda: draw(_copy(batches), 1), group)
     resumed_at = progress.step if resume else None
     metrics = (
         MetricsLog(run_dir / METRICS_CSV, resumed_at, metric.key, log)
@@ -106,7 +109,9 @@ def fit(
                 batch = shard(draw(batches, progress.step), group)
                 timed = time.perf_counter()
                 with lower_precision(low):
-                    value = _update(model, optimizer, compiling.loss, batch, config, group)
+                    value = _update(
+                        model, optimizer, objective, compiling.loss, batch, config, group
+                    )
                 compiling.after_step(time.perf_counter() - timed, config.steps - progress.step)
                 _count(value, progress, config, run_dir)  # raises Diverged after max_skipped
                 val = None
@@ -136,6 +141,10 @@ def fit(
     if (run_dir / BEST).exists():
         load_model_weights(model, load_weights(run_dir / BEST)[0], str(run_dir / BEST))
     return progress
+
+
+def _copy(generator: torch.Generator) -> torch.Generator:
+    return torch.Generator(generator.device).set_state(generator.get_state())
 
 
 def _start(
@@ -217,20 +226,22 @@ def _check_best(run_dir: Path, progress: Progress, log: Callable[[str], None]) -
 def _update(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
+    objective: Objective,
     loss: Callable[[nn.Module, Batch], Tensor],
     batch: Batch,
     config: TrainConfig,
     group: Group = SINGLE,
 ) -> float | None:
     """One optimizer step; None (and no change to the weights) when the loss or the
-    gradient is not finite (in any process: the decision is taken on averages)."""
+    gradient is not finite (in any process: the decision is taken on averages).
+    `objective(loss, batch)` is loss(model, batch), its backward averaging the gradients
+    over the processes (bijective.train.distributed.data_parallel)."""
     optimizer.zero_grad(set_to_none=True)
-    value = loss(model, batch)
+    value = objective(loss, batch)
     mean = average(value, group)
     if not torch.isfinite(mean):
         return None
     value.backward()
-    average_gradients(model, group)
     norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip or math.inf)
     if not torch.isfinite(norm):
         optimizer.zero_grad(set_to_none=True)

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..catalogue import MODELS
-from ..data.files import fingerprint, write_arrays
+from ..data.fingerprint import fingerprint
+from ..data.in_memory import write_arrays
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, split_prefix
-from .config import Config, ConfigError, DataConfig, dump_config, load_config, parse_config
+from .config import Config, ConfigError, DataConfig, parse_config
+from .config_files import dump_config, load_config
 from .distributed import SINGLE, join, launched, leave
 from .kinds import KINDS, Experiment
 from .loop import fit

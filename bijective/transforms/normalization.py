@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from ..validation import as_shape
@@ -41,8 +40,8 @@ class ActNorm(_PerChannel):
     scale are set from that batch so z has zero mean and unit variance per channel. The flag
     `initialized` is a buffer, so a reloaded state dict is not re-initialised. An inverse
     call before any forward call uses the parameters as they are (the identity). Under
-    torch.distributed the first batch's statistics are those of all processes' shards
-    together (every process makes that first call, as data-parallel training does).
+    data parallelism the trainer makes that first call with the whole global batch
+    (bijective.train.distributed.initialise), so the transform needs no communication.
     """
 
     def __init__(self, shape: int | Sequence[int], eps: float = 1e-6) -> None:
@@ -54,6 +53,11 @@ class ActNorm(_PerChannel):
         # The buffer, mirrored as a Python bool: forward reads this one, which
         # torch.compile guards on, where reading the tensor would break the graph.
         self._ready = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether the data-dependent initialisation has happened (or was loaded)."""
+        return self._ready
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args)
@@ -69,7 +73,7 @@ class ActNorm(_PerChannel):
                 f"channel (one row's std is 0, which would scale later data by 1/eps); got "
                 f"{values}: make the first batch larger"
             )
-        mean, std = _moments(x, dims)
+        mean, std = x.mean(dim=dims), x.std(dim=dims, correction=0)
         mean, std = mean.reshape(self.param_shape), std.reshape(self.param_shape)
         self.bias.copy_(-mean)
         self.log_scale.copy_(-(std + self.eps).log())
@@ -83,19 +87,6 @@ class ActNorm(_PerChannel):
 
     def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         return z * (-self.log_scale).exp() - self.bias, self._ladj(z, -self.log_scale)
-
-
-def _moments(x: Tensor, dims: tuple[int, ...]) -> tuple[Tensor, Tensor]:
-    """The mean and standard deviation (correction 0) of x over `dims`; under data
-    parallelism (torch.distributed, world > 1) those of the whole batch, from every
-    process's equal shard (all-reduced means of x and x^2), so each process initialises
-    alike and as one process would."""
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return x.mean(dim=dims), x.std(dim=dims, correction=0)
-    moments = torch.stack([x.mean(dim=dims), (x * x).mean(dim=dims)])
-    dist.all_reduce(moments)
-    mean, square = moments / dist.get_world_size()
-    return mean, (square - mean * mean).clamp_min(0).sqrt()
 
 
 class BatchNorm(_PerChannel):
