@@ -1,6 +1,6 @@
-"""The `Example:` of every public class of bj.flows runs as written (doctest), and every
-one has an example. (bj.models and bj.transforms: their docstrings' examples, where they
-have them, run too; giving each of their classes one is still to do.)"""
+"""Every public class of bj.flows, bj.models and bj.transforms has a Google-style docstring:
+an `Example:` that runs as written (doctest), and `Args:` naming exactly the parameters of
+its constructor, in order."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import doctest
 import importlib
 import inspect
 import pkgutil
+import re
 
 import pytest
 import torch
@@ -29,8 +30,29 @@ def test_the_examples_run(module) -> None:
     assert failed == 0
 
 
-@pytest.mark.parametrize("name", bj.flows.__all__)
-def test_every_flow_class_has_an_example(name: str) -> None:
-    cls = getattr(bj.flows, name)
-    if inspect.isclass(cls):
-        assert "Example:" in (cls.__doc__ or "") and ">>> " in cls.__doc__, name
+CLASSES = [
+    (package.__name__, name)
+    for package in PACKAGES
+    for name in package.__all__
+    if inspect.isclass(getattr(package, name))
+]
+
+
+@pytest.mark.parametrize(("package", "name"), CLASSES, ids=lambda v: v.split(".")[-1])
+def test_every_class_has_an_example(package: str, name: str) -> None:
+    doc = getattr(importlib.import_module(package), name).__doc__ or ""
+    assert "\n    Example:\n" in doc and ">>> " in doc, name
+
+
+@pytest.mark.parametrize(("package", "name"), CLASSES, ids=lambda v: v.split(".")[-1])
+def test_args_name_the_constructor_parameters(package: str, name: str) -> None:
+    cls = getattr(importlib.import_module(package), name)
+    parameters = [
+        ("*" if p.kind is p.VAR_POSITIONAL else "") + p.name
+        for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+    ]
+    if parameters in ([], ["*args", "kwargs"]):  # no constructor of its own
+        assert "Args:" not in (cls.__doc__ or ""), name
+        return
+    section = (cls.__doc__ or "").partition("\n    Args:\n")[2].partition("\n\n")[0]
+    assert re.findall(r"^        (\*?\w+):", section, re.M) == parameters, name

@@ -31,6 +31,10 @@ class Flow(nn.Module):
     Shapes: x (*batch, *event_shape); log_prob -> (*batch); sample(shape) ->
     (*shape, *context_batch, *event_shape).
 
+    Args:
+        transform: f, data to latent.
+        base: p_z, the base distribution on the latent.
+
     Example:
         >>> import torch, bijective as bj
         >>> flow = bj.Flow(bj.transforms.Affine(2), bj.distributions.StandardNormal(2))
@@ -187,6 +191,10 @@ def warn_not_finite(where: str, x: Tensor, log_p: Tensor) -> None:
 class FlowDistribution(distributions.Distribution):
     """A torch.distributions view of a Flow: log_prob, sample and rsample call the flow, so it
     plugs into code written for torch distributions. Batch shape = the context's batch shape.
+
+    Args:
+        flow: the flow.
+        context: the context every call conditions on (None: none).
 
     Example:
         >>> import torch, bijective as bj

@@ -28,6 +28,11 @@ class DequantizedFlow(nn.Module):
     integers as floats), (*batch, *event);
     a context (*batch, C) goes to the flow. A `bijective.Density`.
 
+    Args:
+        flow: the flow on [0, 1)^D (or a Logit prefix's real line).
+        dequantizer: q(u | x): uniform or variational (bijective.transforms.dequantization).
+        levels: L, the values of each variable.
+
     Example:
         >>> import torch, bijective as bj
         >>> flow = bj.flows.dequantized(bj.flows.MAF(4, transforms=1, hidden=(8,)), levels=17)

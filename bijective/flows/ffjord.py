@@ -19,6 +19,23 @@ class FFJORD(Flow):
     the solver's rtol/atol). Both directions cost one ODE solve a block. `kinetic` and
     `jacobian` add RNODE's regularisers to the training loss (fewer solver steps).
 
+    Args:
+        features: D.
+        context: C, the size of the context vector of a conditional flow (0: none).
+        blocks: the continuous flows in sequence.
+        hidden: each ODENet's hidden sizes.
+        time: T, each block's integration time.
+        activation: the ODENet's activation.
+        trace: the trace in training mode: "hutchinson" or "exact".
+        eval_trace: the trace in eval mode.
+        method: torchdiffeq's solver.
+        rtol: the solver's relative tolerance.
+        atol: the solver's absolute tolerance.
+        max_steps: the solver's step limit.
+        adjoint: gradients by the adjoint ODE.
+        kinetic: RNODE's lambda_K.
+        jacobian: RNODE's lambda_J.
+
     Example:
         >>> import torch, bijective as bj
         >>> flow = bj.flows.FFJORD(features=2, hidden=(16, 16)).eval()

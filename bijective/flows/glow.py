@@ -37,6 +37,17 @@ class Glow(Flow):
     With `reversible`, each level backpropagates by recomputing activations from its
     output (transforms.Reversible): activation memory stops growing with `steps`.
 
+    Args:
+        shape: the image shape (C, H, W).
+        scales: the squeeze-and-split scales.
+        steps: the steps per scale.
+        channels: the coupling ResNets' width.
+        blocks: their residual blocks.
+        lu: LU-decomposed 1x1 convolutions.
+        prior: "learned" or "standard", the prior of the halves that leave.
+        coupling: "affine" or "additive".
+        reversible: backpropagate by recomputing activations (memory flat in `steps`).
+
     Example:
         >>> import torch, bijective as bj
         >>> flow = bj.flows.Glow((1, 8, 8), scales=2, steps=1, channels=8)
@@ -84,6 +95,14 @@ class ImageRealNVP(Flow):
     as in the paper, or by Glow's learned prior); the last level is 4 checkerboard
     couplings. ActNorm precedes every coupling (the paper uses batch normalization).
     `reversible` as in Glow.
+
+    Args:
+        shape: the image shape (C, H, W).
+        scales: the scales.
+        channels: the coupling ResNets' width.
+        blocks: their residual blocks.
+        prior: "standard" or "learned".
+        reversible: backpropagate by recomputing activations.
 
     Example:
         >>> import torch, bijective as bj

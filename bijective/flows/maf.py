@@ -32,6 +32,15 @@ class MAF(Flow):
     pass per layer; sampling solves each layer feature by feature in D small steps that
     together multiply less than one pass does (`MaskedMLP.solve`).
 
+    Args:
+        features: D.
+        context: C, the size of the context vector of a conditional flow (0: none).
+        transforms: the layers.
+        hidden: the conditioners' hidden sizes.
+        residual: residual MADE blocks (ResMADE).
+        mixing: between layers, "reverse" or "random" permutations, or "lu" (LULinear).
+        dropout: the conditioners' dropout rate (train mode only).
+
     Example:
         >>> import torch, bijective as bj
         >>> flow = bj.flows.MAF(features=3, transforms=2, hidden=(16, 16))
@@ -58,6 +67,15 @@ class MAF(Flow):
 class IAF(Flow):
     """Inverse autoregressive flow (Kingma et al. 2016, arXiv:1606.04934): MAF's layers
     inverted, so sampling is one pass per layer and density evaluation is the D-step solve.
+
+    Args:
+        features: D.
+        context: C, the size of the context vector of a conditional flow (0: none).
+        transforms: the layers.
+        hidden: the conditioners' hidden sizes.
+        residual: residual MADE blocks (ResMADE).
+        mixing: between layers, "reverse" or "random" permutations, or "lu" (LULinear).
+        dropout: the conditioners' dropout rate (train mode only).
 
     Example:
         >>> import bijective as bj

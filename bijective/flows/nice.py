@@ -14,6 +14,13 @@ class NICE(Flow):
     alternating masks (volume preserving), then the diagonal scaling layer that gives the
     flow its only change of volume; standard normal base (the paper also uses logistic).
 
+    Args:
+        features: D.
+        context: C, the size of the context vector of a conditional flow (0: none).
+        transforms: the additive couplings.
+        hidden: the conditioners' hidden sizes.
+        dropout: the conditioners' dropout rate (train mode only).
+
     Example:
         >>> import torch, bijective as bj
         >>> flow = bj.flows.NICE(features=4, transforms=2, hidden=(16,))

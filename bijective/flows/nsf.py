@@ -18,6 +18,17 @@ class NSF(Flow):
     MADE (`variant="autoregressive"`), with `mixing` between layers (LU by default, as in
     the paper); `dropout` regularises the conditioners on small data sets.
 
+    Args:
+        features: D.
+        context: C, the size of the context vector of a conditional flow (0: none).
+        transforms: the layers.
+        bins: K, the spline's bins.
+        bound: the splines act on [-bound, bound], the identity outside.
+        hidden: the conditioners' hidden sizes.
+        variant: "autoregressive" (MADE conditioners) or "coupling".
+        mixing: between layers, "reverse" or "random" permutations, or "lu" (LULinear).
+        dropout: the conditioners' dropout rate (train mode only).
+
     Example:
         >>> import torch, bijective as bj
         >>> flow = bj.flows.NSF(features=2, transforms=2, bins=4, hidden=(16, 16))

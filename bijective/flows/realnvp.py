@@ -14,6 +14,13 @@ class RealNVP(Flow):
     couplings whose alternating masks flip from layer to layer, each preceded by ActNorm
     (where the paper uses batch normalization), standard normal base.
 
+    Args:
+        features: D.
+        context: C, the size of the context vector of a conditional flow (0: none).
+        transforms: the affine couplings.
+        hidden: the conditioners' hidden sizes.
+        dropout: the conditioners' dropout rate (train mode only).
+
     Example:
         >>> import torch, bijective as bj
         >>> flow = bj.flows.RealNVP(features=4, context=2, transforms=2, hidden=(16,))

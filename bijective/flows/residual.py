@@ -40,6 +40,12 @@ class PlanarFlow(Flow):
     needs no inversion; log_prob of given points inverts each map by a bracketed scalar root
     find.
 
+    Args:
+        features: D.
+        context: C: the maps' parameters per example from the context (amortised; 0: free).
+        layers: K, the planar maps.
+        base: "normal", N(0, I), or "uniform", U[-1, 1]^D.
+
     Example:
         >>> import bijective as bj
         >>> flow = bj.flows.PlanarFlow(features=2, layers=4)
@@ -59,6 +65,12 @@ class RadialFlow(Flow):
     """K = `layers` radial maps (Rezende & Mohamed 2015, eq. 14) on a standard normal (or
     U[-1, 1]^D), applied in the sampling direction like PlanarFlow; their inverses are closed
     form.
+
+    Args:
+        features: D.
+        context: C: the maps' parameters per example from the context (amortised; 0: free).
+        layers: K, the radial maps.
+        base: "normal", N(0, I), or "uniform", U[-1, 1]^D.
 
     Example:
         >>> import bijective as bj
@@ -81,6 +93,18 @@ class ResidualFlow(Flow):
     logdet='series', activation='elu'. log_prob is the explicit direction; sampling inverts
     each block by a fixed-point iteration. In eval mode the log-det is `eval_logdet`:
     'exact' (the default; D backward passes a block) or an estimate for large D.
+
+    Args:
+        features: D.
+        context: C, the size of the context vector of a conditional flow (0: none).
+        blocks: the invertible residual blocks.
+        hidden: each block's hidden sizes.
+        coeff: the bound on each block's Lipschitz constant, < 1.
+        activation: the 1-Lipschitz activation.
+        logdet: the log-det in training mode: "roulette", "series" or "exact".
+        terms: the terms always computed in training mode.
+        eval_logdet: the log-det in eval mode.
+        max_iterations: the fixed-point inverse's limit.
 
     Example:
         >>> import torch, bijective as bj
@@ -131,6 +155,15 @@ class ImageResidualFlow(Flow):
     mode too (`eval_logdet='roulette'`, 20 exact terms: unbiased, not exact; 'exact' costs
     C H W backward passes a block). H and W must be divisible by 2^scales. Trained on
     integer pixels through `dequantized` (configs: `image-resflow`).
+
+    Args:
+        shape: the image shape (C, H, W).
+        scales: the scales.
+        blocks: the invertible residual blocks per scale.
+        channels: their hidden channels.
+        coeff: the bound on each block's Lipschitz constant, < 1.
+        eval_logdet: the log-det in eval mode.
+        max_iterations: the fixed-point inverse's limit.
 
     Example:
         >>> import torch, bijective as bj

@@ -42,6 +42,20 @@ class FVSBN(DiscreteAutoregressive):
     with D(D-1)/2 + D parameters (W strictly lower triangular). For L > 2 levels each
     variable gets L logits b_ik + sum_{j<i} W_ijk x_j / (L-1). Sampling updates the logits
     as each variable is drawn: O(D^2) per sample. x (N, D) -> log p (N).
+
+    Args:
+        features: D.
+        context: C, the size of the context vector (0: none).
+        levels: L, the values of each variable.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> model = bj.models.FVSBN(features=4)
+        >>> x = torch.randint(0, 2, (5, 4)).float()
+        >>> model.log_prob(x).shape
+        torch.Size([5])
+        >>> model.sample((2,)).shape
+        torch.Size([2, 4])
     """
 
     def __init__(self, features: int, context: int = 0, levels: int = 2) -> None:
@@ -93,6 +107,21 @@ class NADE(Ordered):
     natural one and K - 1 random ones, kept in the state dict): trained on one drawn
     ordering per step, evaluated as the mixture log (1/K) sum_k p_k(x).
     x (N, D) -> log p (N).
+
+    Args:
+        features: D.
+        context: C, the size of the context vector (0: none).
+        levels: L, the values of each variable.
+        hidden: H, the hidden units.
+        tied: share W across the conditionals (the O(DH) running sum).
+        orderings: K, the orderings of an order-agnostic NADE.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> model = bj.models.NADE(features=6, hidden=16)
+        >>> x = torch.randint(0, 2, (3, 6)).float()
+        >>> model.log_prob(x).shape
+        torch.Size([3])
     """
 
     def __init__(
@@ -175,6 +204,21 @@ class MADE(Ordered):
     `order_agnostic` K orderings too; kept in the state dict), one drawn per step; in
     eval mode log p is the K-mask ensemble log (1/K) sum_k p_k(x).
     x (N, D) -> log p (N).
+
+    Args:
+        features: D.
+        context: C, the size of the context vector (0: none).
+        levels: L, the values of each variable.
+        hidden: the hidden sizes.
+        masks: K, the connectivity masks (one drawn per training step).
+        order_agnostic: with K > 1, each mask brings its own ordering too.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> model = bj.models.MADE(features=6, hidden=(32,), masks=2).eval()
+        >>> x = torch.randint(0, 2, (3, 6)).float()
+        >>> model.log_prob(x).shape  # eval mode: the 2-mask ensemble
+        torch.Size([3])
     """
 
     def __init__(

@@ -40,6 +40,26 @@ class DiscreteAutoregressive(nn.Module):
 
     log_prob(x, context) -> (*batch) in nats; sample(shape, context, temperature) draws
     ancestrally with logits divided by the temperature T (T -> 0: the most likely value).
+
+    Args:
+        event_shape: D, or (C, H, W).
+        levels: L, the number of values of each variable (2: binary).
+        context: C, the size of the context vector (0: none).
+        arrangements: K, the orderings or masks of the mixture.
+
+    Example:
+        A model of your own: independent variables, p(x_i = 1) = sigma(b_i).
+
+        >>> import torch, bijective as bj
+        >>> class Independent(bj.models.DiscreteAutoregressive):
+        ...     def __init__(self, features):
+        ...         super().__init__(features, levels=2, context=0)
+        ...         self.b = torch.nn.Parameter(torch.zeros(features))
+        ...     def logits(self, x, context=None):
+        ...         return self.b.expand(len(x), -1)
+        >>> model = Independent(3)
+        >>> model.log_prob(torch.tensor([[0.0, 1.0, 1.0]]))  # 3 log(1/2)
+        tensor([-2.0794], grad_fn=<...>)
     """
 
     def __init__(

@@ -31,7 +31,24 @@ class MaskedConv2d(nn.Conv2d):
     """A (kh, kw) convolution (padding keeps H, W) whose output at pixel (i, j) sees the
     pixels before (i, j) in raster order and, at (i, j) itself, input channels of an
     earlier colour than the output channel's (mask "A") or of an earlier or the same
-    colour (mask "B"). Colours of channels default to `colour_groups`."""
+    colour (mask "B"). Colours of channels default to `colour_groups`.
+
+    Args:
+        in_channels: the input channels.
+        out_channels: the output channels.
+        kernel: its size, k or (kh, kw).
+        mask: "A" (the first layer: a pixel does not see itself) or "B".
+        colours: the colours the channels are split into (3 for RGB).
+        out_groups: each output channel's colour (`colour_groups` if None).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> conv = bj.models.MaskedConv2d(1, 4, 3, "A")
+        >>> x = torch.zeros(1, 1, 3, 3)
+        >>> x[0, 0, 2, 2] = 1.0  # the last pixel
+        >>> bool((conv(x) - conv(torch.zeros_like(x)))[..., 2, 2].abs().max() == 0)  # unseen
+        True
+    """
 
     def __init__(
         self,
@@ -155,6 +172,24 @@ class PixelCNN(ImageAutoregressive):
     class) adds a learned bias per block (conditional PixelCNN). `mixture` M > 0: each
     sub-pixel is a discretized mixture of M logistics (PixelCNN++) instead of an L-way
     softmax. x (N, C, H, W) -> (N).
+
+    Args:
+        shape: the image shape (C, H, W).
+        context: C', the size of the context vector (a one-hot class; 0: none).
+        levels: L, the values of each sub-pixel.
+        channels: the hidden channels.
+        blocks: the residual blocks.
+        first_kernel: the size of the first (mask-A) kernel.
+        mixture: M > 0 for a discretized logistic mixture per sub-pixel, 0 for a softmax.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> model = bj.models.PixelCNN((1, 6, 6), channels=8, blocks=2)
+        >>> x = torch.randint(0, 2, (2, 1, 6, 6)).float()
+        >>> model.log_prob(x).shape
+        torch.Size([2])
+        >>> model.sample((3,)).shape
+        torch.Size([3, 1, 6, 6])
     """
 
     def __init__(
@@ -242,6 +277,21 @@ class GatedPixelCNN(ImageAutoregressive):
     pixel depend on every earlier pixel within the receptive field. A context adds a
     learned bias to every gate (conditional Gated PixelCNN). `mixture` as in PixelCNN.
     x (N, C, H, W) -> (N).
+
+    Args:
+        shape: the image shape (C, H, W).
+        context: C', the size of the context vector (0: none).
+        levels: L, the values of each sub-pixel.
+        channels: the hidden channels of each stack.
+        layers: the gated layers.
+        kernel: their kernel size (odd).
+        mixture: M > 0 for a discretized logistic mixture per sub-pixel, 0 for a softmax.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> model = bj.models.GatedPixelCNN((1, 6, 6), channels=8, layers=2)
+        >>> model.log_prob(torch.randint(0, 2, (2, 1, 6, 6)).float()).shape
+        torch.Size([2])
     """
 
     def __init__(

@@ -25,7 +25,21 @@ PosteriorName = Literal["diagonal", "planar", "radial", "sylvester", "iaf"]
 class Posterior(nn.Module):
     """q(z | x): the diagonal Gaussian q0 (Kingma & Welling 2014) of linear heads on h,
     then the K-map conditional flow POSTERIORS[`flow`] (context H, applied forward
-    z0 -> z_K); "diagonal" has none. forward(h, samples) -> (z (S, N, L), log q (S, N))."""
+    z0 -> z_K); "diagonal" has none. forward(h, samples) -> (z (S, N, L), log q (S, N)).
+
+    Args:
+        hidden: H, the size of the encoder's features h.
+        latent: L.
+        flow: "diagonal", "planar", "radial", "sylvester" or "iaf".
+        steps: K, the flow's maps.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> q = bj.models.Posterior(hidden=16, latent=2, flow="sylvester", steps=2)
+        >>> z, log_q = q(torch.randn(5, 16), samples=3)
+        >>> z.shape, log_q.shape
+        (torch.Size([3, 5, 2]), torch.Size([3, 5]))
+    """
 
     def __init__(
         self, hidden: int, latent: int, flow: PosteriorName = "diagonal", steps: int = 0

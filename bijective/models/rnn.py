@@ -28,6 +28,25 @@ class Recurrent(DiscreteAutoregressive):
     steps, its gradient cut); log_prob's value is exact either way. Gradient clipping is
     the trainer's `train.clip`. Sampling runs the cell step by step: O(D) cell steps.
     x (N, D) -> log p (N); a longer or shorter sequence raises.
+
+    Args:
+        features: D, the sequence length.
+        context: C, the size of the context vector (0: none).
+        levels: L, the values of each step.
+        hidden: the units of each cell.
+        layers: the stacked cells.
+        cell: "lstm" or "rnn".
+        embedding: the dimensions of each value's embedding.
+        truncate: T, the steps backpropagated in training mode (None: all).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> model = bj.models.Recurrent(features=10, levels=5, hidden=16, embedding=4)
+        >>> x = torch.randint(0, 5, (3, 10)).float()
+        >>> model.log_prob(x).shape
+        torch.Size([3])
+        >>> model.sample((2,), temperature=0.5).shape
+        torch.Size([2, 10])
     """
 
     def __init__(

@@ -26,6 +26,20 @@ class VAE(nn.Module):
     weighted estimate log (1/S) sum_s p(x, z_s) / q(z_s | x) (Burda et al. 2016), a lower
     bound in expectation that tends to log p(x) as S grows. Shapes: x (N, D) -> (N).
     A `bijective.Density` without a conditional form: a context raises.
+
+    Args:
+        features: D, the binary variables.
+        latent: L, the latent dimensions.
+        hidden: the encoder's and the decoder's hidden sizes.
+        posterior: "diagonal", "planar", "radial", "sylvester" or "iaf".
+        steps: K, the posterior flow's maps.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> vae = bj.models.VAE(features=8, latent=2, hidden=(16,), posterior="planar", steps=2)
+        >>> x = torch.randint(0, 2, (4, 8)).float()
+        >>> vae.elbo(x).shape, vae.log_prob(x, samples=10).shape
+        (torch.Size([4]), torch.Size([4]))
     """
 
     def __init__(

@@ -52,6 +52,23 @@ class Transform(nn.Module):
     (an empty batch returns empty outputs without calling them, so no layer initialises or
     updates statistics on zero rows); compositions call the underscored methods of their
     parts.
+
+    Example:
+        A bijection of your own: z = x + b, ladj 0.
+
+        >>> import torch, bijective as bj
+        >>> class Shift(bj.transforms.Transform):
+        ...     def __init__(self, features):
+        ...         super().__init__()
+        ...         self.event_shape, self.context_features = (features,), None
+        ...         self.b = torch.nn.Parameter(torch.randn(features))
+        ...     def _forward(self, x, context):
+        ...         return x + self.b, x.new_zeros(x.shape[:-1])
+        ...     def _inverse(self, z, context):
+        ...         return z - self.b, z.new_zeros(z.shape[:-1])
+        >>> z, ladj = Shift(3)(torch.randn(5, 3))
+        >>> z.shape, ladj.shape
+        (torch.Size([5, 3]), torch.Size([5]))
     """
 
     event_shape: Shape | None = None
@@ -92,7 +109,19 @@ class Transform(nn.Module):
 
 
 class Inverse(Transform):
-    """The inverse view of a transform: forward runs its `inverse` and vice versa."""
+    """The inverse view of a transform: forward runs its `inverse` and vice versa.
+
+    Args:
+        transform: the transform to run backwards.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.Exp(2)
+        >>> g = bj.transforms.Inverse(f)  # z = log x; also f.inv
+        >>> z, ladj = g(torch.tensor([[1.0, 2.0]]))
+        >>> z
+        tensor([[0.0000, 0.6931]])
+    """
 
     def __init__(self, transform: Transform) -> None:
         super().__init__()
@@ -127,7 +156,20 @@ def _first_known(shapes: Iterable[Shape | None]) -> Shape | None:
 
 
 class Compose(Transform):
-    """f = f_n o ... o f_1 (applied left to right, data to latent); ladj = sum of the parts'."""
+    """f = f_n o ... o f_1 (applied left to right, data to latent); ladj = sum of the parts'.
+
+    Args:
+        *transforms: the parts, first applied first in the forward (data to latent) direction.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> T = bj.transforms
+        >>> f = T.Compose(T.ActNorm(2), T.LULinear(2), T.Tanh(2))
+        >>> x = torch.randn(4, 2)
+        >>> z, ladj = f(x)
+        >>> torch.allclose(f.inverse(z)[0], x, atol=1e-4)
+        True
+    """
 
     def __init__(self, *transforms: Transform) -> None:
         super().__init__()

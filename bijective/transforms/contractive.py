@@ -179,6 +179,29 @@ class InvertibleResidual(ContractiveResidual):
     `max_iterations` (then ConvergenceError). Gradients through the inverse by the implicit
     function theorem: dL/dz = a with a = dL/dx - J_g^T a, itself a fixed point.
     Shapes: x, z (*batch, D); context (*batch, C); ladj (*batch).
+
+    Args:
+        features: D.
+        hidden: the hidden sizes of g, a spectral-normalised MLP.
+        context: C, the size of a context vector g reads (0: none).
+        coeff: the bound on Lip(g), < 1.
+        activation: g's 1-Lipschitz activation ("lipswish", "elu", "relu", "tanh", ...).
+        logdet: the log-det in training mode: "roulette", "series" or "exact".
+        terms: the terms always computed by "roulette" and "series".
+        p: the Geometric parameter of the extra terms of "roulette".
+        eval_logdet: the log-det in eval mode.
+        eval_terms: the exact terms of "roulette" in eval mode.
+        inverse_rtol: the fixed-point inverse's tolerance (by dtype if None).
+        max_iterations: the fixed-point inverse's limit (then ConvergenceError).
+        generator: draws the Hutchinson noise (torch's global one if None).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.InvertibleResidual(2, hidden=(16,)).eval()  # exact log-det
+        >>> x = torch.randn(4, 2)
+        >>> z, ladj = f(x)
+        >>> torch.allclose(f.inverse(z)[0], x, atol=1e-4)
+        True
     """
 
     def __init__(
@@ -229,6 +252,26 @@ class ConvInvertibleResidual(ContractiveResidual):
     `eval_terms` exact terms; Residual Flows' evaluation); 'exact' remains available for
     small images.
     x, z (*batch, C, H, W); ladj (*batch).
+
+    Args:
+        shape: the image shape (C, H, W).
+        channels: g's hidden channels.
+        coeff: the bound on Lip(g), < 1.
+        activation: g's 1-Lipschitz activation.
+        logdet: the log-det in training mode: "roulette", "series" or "exact".
+        terms: the terms always computed by "roulette" and "series".
+        p: the Geometric parameter of the extra terms of "roulette".
+        eval_logdet: the log-det in eval mode ("roulette" by default: exact needs C H W passes).
+        eval_terms: the exact terms of "roulette" in eval mode.
+        inverse_rtol: the fixed-point inverse's tolerance (by dtype if None).
+        max_iterations: the fixed-point inverse's limit (then ConvergenceError).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.ConvInvertibleResidual((1, 4, 4), channels=8)
+        >>> z, ladj = f(torch.randn(2, 1, 4, 4))
+        >>> z.shape, ladj.shape
+        (torch.Size([2, 1, 4, 4]), torch.Size([2]))
     """
 
     def __init__(

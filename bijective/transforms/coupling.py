@@ -27,6 +27,26 @@ class Coupling(Transform):
     layer starts as the identity (`dropout` in it is active in train mode only: invert in
     eval mode). A conditioner of your own must take (x_B, context); pass
     `context=C` when it reads a context of size C, so inputs are validated against it.
+
+    Args:
+        mask: bool, the event shape; True on the kept part B (masks.half, masks.alternating,
+            masks.random, masks.checkerboard).
+        transformer: the element-wise map of the changed part A (AdditiveTransformer,
+            AffineTransformer, SplineTransformer).
+        conditioner: maps (x_B (*batch, |B|), context) to (*batch, |A| * transformer.params);
+            an MLP with `hidden` layers if None.
+        hidden: the default conditioner's hidden sizes.
+        context: C, the size of the context vector the conditioner reads (0: none).
+        dropout: the default conditioner's dropout rate (train mode only).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> T = bj.transforms
+        >>> f = T.Coupling(T.masks.half(4), T.SplineTransformer(bins=5), hidden=(16,), context=2)
+        >>> x, c = torch.randn(3, 4), torch.randn(3, 2)
+        >>> z, ladj = f(x, c)
+        >>> torch.allclose(f.inverse(z, c)[0], x, atol=1e-5)
+        True
     """
 
     def __init__(
@@ -124,7 +144,22 @@ def _checked_mask(name: str, features: int | Sequence[int], mask: Tensor) -> Ten
 class AdditiveCoupling(Coupling):
     """The NICE coupling (Dinh et al. 2015): Coupling with an additive transformer,
     z_A = x_A + t(x_B); ladj = 0. End a NICE flow with `Affine(features, shift=False)`,
-    the paper's diagonal scaling layer: without it the flow cannot change volume."""
+    the paper's diagonal scaling layer: without it the flow cannot change volume.
+
+    Args:
+        features: D, or the event shape.
+        mask: bool, True on the kept part.
+        hidden: the conditioner's hidden sizes.
+        context: C, the size of the context vector (0: none).
+        dropout: the conditioner's dropout rate (train mode only).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.AdditiveCoupling(4, bj.transforms.masks.alternating(4))
+        >>> z, ladj = f(torch.randn(3, 4))
+        >>> ladj  # volume preserving
+        tensor([0., 0., 0.])
+    """
 
     def __init__(
         self,
@@ -140,7 +175,24 @@ class AdditiveCoupling(Coupling):
 
 class AffineCoupling(Coupling):
     """The RealNVP coupling (Dinh et al. 2017): Coupling with an affine transformer,
-    z_A = x_A * exp(s(x_B)) + t(x_B) with a soft-clamped s; ladj = sum(s)."""
+    z_A = x_A * exp(s(x_B)) + t(x_B) with a soft-clamped s; ladj = sum(s).
+
+    Args:
+        features: D, or the event shape.
+        mask: bool, True on the kept part.
+        hidden: the conditioner's hidden sizes.
+        context: C, the size of the context vector (0: none).
+        clamp: the soft clamp of the log-scale, |s| < clamp.
+        dropout: the conditioner's dropout rate (train mode only).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.AffineCoupling(4, bj.transforms.masks.half(4), hidden=(16,))
+        >>> x = torch.randn(3, 4)
+        >>> z, ladj = f(x)
+        >>> torch.allclose(f.inverse(z)[0], x, atol=1e-6)
+        True
+    """
 
     def __init__(
         self,

@@ -18,6 +18,22 @@ class Elementwise(Transform):
 
     Subclasses give `_map(x) -> (g(x), log|g'(x)|)` and `_unmap(z) -> (g^{-1}(z),
     log|(g^{-1})'(z)|)`, entry by entry; this class sums over the event dimensions.
+
+    Args:
+        shape: the event shape; the map applies to each of its entries.
+
+    Example:
+        A scalar bijection of your own, g(x) = x^3 + x:
+
+        >>> import torch, bijective as bj
+        >>> class Cubic(bj.transforms.Elementwise):
+        ...     def _map(self, x):
+        ...         return x**3 + x, (3 * x**2 + 1).log()
+        ...     def _unmap(self, z):
+        ...         raise NotImplementedError  # a root of a cubic; omitted here
+        >>> z, ladj = Cubic(2)(torch.tensor([[1.0, 0.0]]))
+        >>> z, ladj
+        (tensor([[2., 0.]]), tensor([1.3863]))
     """
 
     def __init__(self, shape: int | Sequence[int]) -> None:
@@ -44,6 +60,17 @@ class Affine(Elementwise):
 
     Starts as the identity. With shift fixed at zero this is the diagonal scaling layer that
     ends a NICE flow (Dinh et al. 2015, arXiv:1410.8516, section 3.3).
+
+    Args:
+        shape: the event shape (one scale, and shift, per entry).
+        shift: whether the shift is learned; False keeps it at zero (NICE's scaling layer).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> scale = bj.transforms.Affine(3, shift=False)
+        >>> z, ladj = scale(torch.randn(4, 3))
+        >>> ladj.detach()  # starts as the identity
+        tensor([0., 0., 0., 0.])
     """
 
     def __init__(self, shape: int | Sequence[int], shift: bool = True) -> None:
@@ -64,7 +91,17 @@ class Affine(Elementwise):
 
 
 class Sigmoid(Elementwise):
-    """z = sigmoid(x), R -> (0, 1); log g'(x) = -softplus(-x) - softplus(x)."""
+    """z = sigmoid(x), R -> (0, 1); log g'(x) = -softplus(-x) - softplus(x).
+
+    Args:
+        shape: the event shape.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> z, ladj = bj.transforms.Sigmoid(2)(torch.tensor([[0.0, 0.0]]))
+        >>> z, ladj  # sigmoid'(0) = 1/4 in each entry
+        (tensor([[0.5000, 0.5000]]), tensor([-2.7726]))
+    """
 
     def _map(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return torch.sigmoid(x), -F.softplus(-x) - F.softplus(x)
@@ -79,6 +116,16 @@ class Logit(Elementwise):
     alpha > 0 squeezes x away from 0 and 1 so z stays finite (RealNVP: alpha = 0.05,
     Dinh et al. 2017, arXiv:1605.08803, section 4.1). With p = alpha + (1 - 2 alpha) x:
     log g'(x) = log(1 - 2 alpha) - log p - log(1 - p).
+
+    Args:
+        shape: the event shape (pixels in [0, 1], or any such entries).
+        alpha: the squeeze away from 0 and 1, in [0, 1/2).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> z, ladj = bj.transforms.Logit(2, alpha=0.05)(torch.tensor([[0.0, 0.5]]))
+        >>> z
+        tensor([[-2.9444,  0.0000]])
     """
 
     def __init__(self, shape: int | Sequence[int], alpha: float = 0.0) -> None:
@@ -97,7 +144,18 @@ class Logit(Elementwise):
 
 
 class Tanh(Elementwise):
-    """z = tanh(x), R -> (-1, 1); log g'(x) = log(1 - tanh^2 x) = 2 (log 2 - x - softplus(-2x))."""
+    """z = tanh(x), R -> (-1, 1); log g'(x) = log(1 - tanh^2 x) = 2 (log 2 - x - softplus(-2x)).
+
+    Args:
+        shape: the event shape.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.Tanh(2)
+        >>> x = torch.tensor([[0.5, -1.0]])
+        >>> torch.allclose(f.inverse(f(x)[0])[0], x)
+        True
+    """
 
     def _map(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return torch.tanh(x), 2 * (math.log(2) - x - F.softplus(-2 * x))
@@ -107,7 +165,17 @@ class Tanh(Elementwise):
 
 
 class Softplus(Elementwise):
-    """z = log(1 + e^x), R -> (0, inf); log g'(x) = log sigmoid(x) = -softplus(-x)."""
+    """z = log(1 + e^x), R -> (0, inf); log g'(x) = log sigmoid(x) = -softplus(-x).
+
+    Args:
+        shape: the event shape.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> z, ladj = bj.transforms.Softplus(1)(torch.tensor([[0.0]]))
+        >>> z, ladj  # log 2, and log sigmoid(0) = -log 2
+        (tensor([[0.6931]]), tensor([-0.6931]))
+    """
 
     def _map(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return F.softplus(x), -F.softplus(-x)
@@ -119,7 +187,18 @@ class Softplus(Elementwise):
 
 
 class LeakyReLU(Elementwise):
-    """z = x for x >= 0, slope * x otherwise (slope > 0); log g'(x) = log(slope) [x < 0]."""
+    """z = x for x >= 0, slope * x otherwise (slope > 0); log g'(x) = log(slope) [x < 0].
+
+    Args:
+        shape: the event shape.
+        negative_slope: the slope below zero, > 0.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> z, ladj = bj.transforms.LeakyReLU(2, negative_slope=0.5)(torch.tensor([[-2.0, 3.0]]))
+        >>> z, ladj  # one entry below zero: log 0.5
+        (tensor([[-1.,  3.]]), tensor([-0.6931]))
+    """
 
     def __init__(self, shape: int | Sequence[int], negative_slope: float = 0.01) -> None:
         super().__init__(shape)
@@ -139,7 +218,17 @@ class LeakyReLU(Elementwise):
 
 
 class Exp(Elementwise):
-    """z = exp(x), R -> (0, inf); log g'(x) = x."""
+    """z = exp(x), R -> (0, inf); log g'(x) = x.
+
+    Args:
+        shape: the event shape.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> z, ladj = bj.transforms.Exp(2)(torch.tensor([[0.0, 1.0]]))
+        >>> z, ladj
+        (tensor([[1.0000, 2.7183]]), tensor([1.]))
+    """
 
     def _map(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return x.exp(), x

@@ -26,7 +26,17 @@ Prior = Literal["learned", "standard"]  # of the factored-out halves: Glow's, or
 class Squeeze(Transform):
     """Space to depth: (C, H, W) -> (4C, H/2, W/2); each 2x2 block of a channel becomes 4
     channels (channel c * 4 + 2i + j holds pixel (2h + i, 2w + j) of channel c). A
-    permutation: ladj = 0."""
+    permutation: ladj = 0.
+
+    Args:
+        shape: the image shape (C, H, W), H and W even.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> z, ladj = bj.transforms.Squeeze((1, 4, 4))(torch.randn(2, 1, 4, 4))
+        >>> z.shape, ladj
+        (torch.Size([2, 4, 2, 2]), tensor([0., 0.]))
+    """
 
     def __init__(self, shape: Sequence[int]) -> None:
         super().__init__()
@@ -61,7 +71,21 @@ class Conv1x1(Transform):
     """Glow's invertible 1x1 convolution: z[:, h, w] = W x[:, h, w] at every pixel, with
     ladj = H W log|det W|. `lu=False` learns W itself (log|det| by slogdet, O(C^3));
     `lu=True` learns W = P L (U + diag(s)) (P fixed), so log|det W| = sum log|s|.
-    Initialised from a random rotation (ladj 0 at the start)."""
+    Initialised from a random rotation (ladj 0 at the start).
+
+    Args:
+        shape: the image shape (C, H, W).
+        lu: learn W through its LU decomposition (O(C) log-det) rather than W itself.
+        generator: draws the random rotation it starts from.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.Conv1x1((3, 4, 4))
+        >>> x = torch.randn(2, 3, 4, 4)
+        >>> z, ladj = f(x)
+        >>> torch.allclose(f.inverse(z)[0], x, atol=1e-5)
+        True
+    """
 
     def __init__(
         self, shape: Sequence[int], lu: bool = True, generator: torch.Generator | None = None
@@ -104,7 +128,25 @@ class ConvCoupling(Coupling):
     extra channel, predicts the changed part's parameters. `kind` 'affine' (RealNVP,
     Glow; log-scale soft-clamped at `clamp`) or 'additive' (NICE); `mask` from
     masks.checkerboard or masks.channel. `context_channels` Cc makes it conditional on an
-    image context (Cc, H, W), passed flat as context (*batch, Cc H W)."""
+    image context (Cc, H, W), passed flat as context (*batch, Cc H W).
+
+    Args:
+        mask: bool (C, H, W), True on the kept part (masks.checkerboard, masks.channel).
+        kind: "affine" or "additive".
+        channels: the ResNet conditioner's width.
+        blocks: its residual blocks.
+        clamp: the soft clamp of the log-scale ("affine").
+        context_channels: Cc, the channels of an image context (0: none).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> mask = bj.transforms.masks.checkerboard((2, 4, 4))
+        >>> f = bj.transforms.ConvCoupling(mask, channels=8, blocks=1)
+        >>> x = torch.randn(3, 2, 4, 4)
+        >>> z, ladj = f(x)
+        >>> torch.allclose(f.inverse(z)[0], x, atol=1e-6)
+        True
+    """
 
     def __init__(
         self,
@@ -140,6 +182,23 @@ class MultiScale(Transform):
     is scoring z2 with the learned prior N(mu(z1), sigma(z1)^2) (zero-initialised:
     N(0, I) at the start). `prior='standard'` scores z2 with N(0, I) directly.
     x (*batch, C, H, W) -> z (*batch, C H W); ladj the sum over scales and priors.
+
+    Args:
+        scales: one transform per scale, each on the shape the scale before leaves (a
+            squeeze first, where it halves H and W).
+        prior: "learned" (Glow's conditional prior on the leaving half) or "standard".
+        channels: the learned prior's ResNet width.
+        blocks: its residual blocks.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> T = bj.transforms
+        >>> first = T.Compose(T.Squeeze((1, 8, 8)), T.ActNorm((4, 4, 4)))
+        >>> second = T.Compose(T.Squeeze((2, 4, 4)), T.ActNorm((8, 2, 2)))
+        >>> f = T.MultiScale([first, second], channels=8, blocks=1)
+        >>> z, ladj = f(torch.randn(2, 1, 8, 8))
+        >>> z.shape  # flat: every factored-out half and the last scale's output
+        torch.Size([2, 64])
     """
 
     def __init__(

@@ -42,6 +42,18 @@ class ActNorm(_PerChannel):
     call before any forward call uses the parameters as they are (the identity). Under
     data parallelism the trainer makes that first call with the whole global batch
     (bijective.train.distributed.initialise), so the transform needs no communication.
+
+    Args:
+        shape: the event shape: D for vectors, or (C, H, W) for images (one bias and scale
+            per channel).
+        eps: added to the first batch's standard deviation before its log is taken.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> norm = bj.transforms.ActNorm(3)
+        >>> z, ladj = norm(5 + 2 * torch.randn(256, 3))  # the first call initialises
+        >>> z.mean(0).abs().max() < 1e-4, (z.std(0, correction=0) - 1).abs().max() < 1e-3
+        (tensor(True), tensor(True))
     """
 
     def __init__(self, shape: int | Sequence[int], eps: float = 1e-6) -> None:
@@ -100,6 +112,20 @@ class BatchNorm(_PerChannel):
     constants in ladj (as the paper does), and updates the running averages with
     `momentum`; the inverse always uses the running statistics, so in train mode it is the
     inverse of the eval-mode forward, not of the batch-statistics forward.
+
+    Args:
+        shape: the event shape: D for vectors, or (C, H, W) for images (per channel).
+        momentum: the weight of each training batch in the running mean and variance.
+        eps: added to the variance before its square root.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> norm = bj.transforms.BatchNorm(2)
+        >>> _ = norm(3 + torch.randn(64, 2))  # train mode: batch statistics, running averages
+        >>> norm = norm.eval()  # an exact bijection on the running statistics
+        >>> x = torch.randn(5, 2)
+        >>> torch.allclose(norm.inverse(norm(x)[0])[0], x, atol=1e-5)
+        True
     """
 
     def __init__(

@@ -104,6 +104,21 @@ class Planar(_Amortised):
     costs three tensor operations. With `context` C, u, w, b come per example from a
     linear head on the context (amortised). Shapes: x, z (*batch, D); ladj (*batch);
     u, w (K, D), or (*batch, K, D) amortised.
+
+    Args:
+        features: D.
+        layers: K, the number of planar maps held.
+        generator: draws the initial parameters.
+        context: C: u, w, b come per example from a linear head on a context of size C
+            (amortised); 0 for free parameters.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.Planar(2, layers=4)
+        >>> x = torch.randn(6, 2)
+        >>> z, ladj = f(x)
+        >>> torch.allclose(f.inverse(z)[0], x, atol=1e-5)
+        True
     """
 
     def __init__(
@@ -184,6 +199,18 @@ class Radial(_Amortised):
     cancellation-free form); then x = x0 + (z - x0)(alpha + r) / (alpha + r + beta).
     Starts as the identity (beta = 0). With `context` C, x0, a', b' come per example from
     a linear head on the context (amortised).
+
+    Args:
+        features: D.
+        generator: draws the initial parameters.
+        context: C: x0, alpha, beta per example from a linear head on the context (0: free).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.Radial(2)
+        >>> z, ladj = f(torch.randn(6, 2))
+        >>> z.shape, ladj.shape
+        (torch.Size([6, 2]), torch.Size([6]))
     """
 
     def __init__(
@@ -236,6 +263,22 @@ class Sylvester(_Amortised):
     so back-substitution solves it exactly: row i is an increasing scalar equation in v_i
     (slope 1 + r_ii r~_ii tanh' > 0) bracketed by its right-hand side -+ |r_ii|. Then
     x = z - Q R tanh(R~ v + b). Shapes: x, z (*batch, D); ladj (*batch).
+
+    Args:
+        features: D.
+        m: M, the number of columns of Q (`orthogonal` only; D by default).
+        q: "orthogonal", "householder" or "triangular", how Q is made.
+        reflections: the Householder reflections (`householder`; D by default).
+        generator: draws the initial parameters.
+        context: C: every parameter per example from a linear head on the context (0: free).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> f = bj.transforms.Sylvester(4, m=2)
+        >>> x = torch.randn(3, 4)
+        >>> z, ladj = f(x)
+        >>> torch.allclose(f.inverse(z)[0], x, atol=1e-5)
+        True
     """
 
     def __init__(

@@ -19,7 +19,21 @@ class Reversible(Compose):
     activations (see the module docstring). Values and gradients equal Compose's up to
     the rounding of the recovered inputs. Gradients reach the parameters and x (and a
     context) through `.backward()`; torch.autograd.grad with respect to the parameters
-    is not supported (they are accumulated into .grad by the recomputation)."""
+    is not supported (they are accumulated into .grad by the recomputation).
+
+    Args:
+        *transforms: the parts, as Compose takes them.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> T = bj.transforms
+        >>> f = T.Reversible(T.AffineCoupling(4, T.masks.half(4)), T.LULinear(4))
+        >>> x = torch.randn(3, 4, requires_grad=True)
+        >>> z, ladj = f(x)
+        >>> (z.square().sum() - ladj.sum()).backward()  # recomputes, stores no activations
+        >>> x.grad.shape
+        torch.Size([3, 4])
+    """
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         if not torch.is_grad_enabled():

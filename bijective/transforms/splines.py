@@ -21,6 +21,23 @@ class SplineTransformer(SplineKnots):
       y = y_k + h_k (s_k xi^2 + d_k xi (1 - xi)) / (s_k + (d_k + d_k+1 - 2 s_k) xi (1 - xi)).
     The inverse solves the quadratic a xi^2 + b xi + c = 0 for its root in [0, 1], in the
     form that is free of cancellation for the sign of b.
+
+    Args:
+        bins: K, the number of bins.
+        bound: the spline acts on [-bound, bound]; the identity outside.
+        min_bin_width: the least width of a bin, a fraction of the interval (K times it < 1).
+        min_bin_height: the least height of a bin, likewise.
+        min_derivative: the least derivative at an interior knot.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> tau = bj.transforms.SplineTransformer(bins=4)
+        >>> x, params = torch.tensor([-4.0, 0.3, 2.0]), torch.randn(3, tau.params)
+        >>> y, log_slope = tau.forward(x, params)
+        >>> y[0], log_slope[0]  # outside [-3, 3]: the identity
+        (tensor(-4.), tensor(0.))
+        >>> torch.allclose(tau.inverse(y, params)[0], x, atol=1e-5)
+        True
     """
 
     def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:

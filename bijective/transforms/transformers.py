@@ -14,7 +14,16 @@ from torch import Tensor
 
 
 class Transformer(Protocol):
-    """What coupling and autoregressive layers need of an element-wise transformer."""
+    """What coupling and autoregressive layers need of an element-wise transformer.
+
+    Example:
+        Any object with `params` and the two methods will do:
+
+        >>> import torch, bijective as bj
+        >>> tau: bj.transforms.Transformer = bj.transforms.SplineTransformer(bins=4)
+        >>> tau.params  # 4 widths, 4 heights, 3 interior derivatives
+        11
+    """
 
     params: int
 
@@ -24,7 +33,14 @@ class Transformer(Protocol):
 
 
 class AdditiveTransformer:
-    """y = x + t: volume preserving (NICE, Dinh et al. 2015, arXiv:1410.8516)."""
+    """y = x + t: volume preserving (NICE, Dinh et al. 2015, arXiv:1410.8516).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> tau = bj.transforms.AdditiveTransformer()
+        >>> tau.forward(torch.tensor([1.0, 2.0]), torch.tensor([[0.5], [-1.0]]))
+        (tensor([1.5000, 1.0000]), tensor([0., 0.]))
+    """
 
     params = 1
 
@@ -41,6 +57,17 @@ class AffineTransformer:
 
     The clamp keeps |s| < clamp, so one layer scales by at most exp(clamp); it is the
     identity near s' = 0, where a zero-initialised conditioner starts.
+
+    Args:
+        clamp: the soft clamp of the log-scale, > 0.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> tau = bj.transforms.AffineTransformer()
+        >>> params = torch.tensor([[1.0, 0.0], [0.0, 0.5]])  # (shift, raw log-scale) per entry
+        >>> y, log_slope = tau.forward(torch.tensor([1.0, 1.0]), params)
+        >>> torch.allclose(tau.inverse(y, params)[0], torch.tensor([1.0, 1.0]))
+        True
     """
 
     params = 2
