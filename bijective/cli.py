@@ -1,6 +1,7 @@
 """The `bijective` command (also `python -m bijective`).
 
     bijective train CONFIG.yaml [--set key=value ...] [--out RUN_DIR] [--data-dir DIR] [--force]
+        [--resume]
     bijective train --data FILE [--model NAME] [--set key=value ...] [--out RUN_DIR]
     bijective resume RUN_DIR
     bijective eval RUN_DIR
@@ -9,7 +10,10 @@
     bijective list
 
 A config, checkpoint or data problem prints one line `bijective: error: ...` and exits
-with status 2, having written nothing.
+with status 2, having written nothing; so do a full disk, a read-only run directory and
+running out of memory, leaving the last whole checkpoint. SIGTERM or Ctrl-C during
+training stops after the current step with a checkpoint and one line, exit status 143
+or 130 (128 + the signal; `bijective resume RUN_DIR` continues).
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ from .registry import Registry
 from .train.checkpoint import CheckpointError
 from .train.config import ConfigError, parse_config
 from .train.config_files import apply_overrides, read_config
+from .train.faults import OutOfMemory, WriteError, writing
 from .train.loop import Diverged
+from .train.preemption import Stopped
 from .train.run import NonFiniteResult
+from .train.state import CHECKPOINT
 from .transforms.roots import ConvergenceError
 
 USER_ERRORS = (
@@ -45,6 +52,8 @@ USER_ERRORS = (
     Diverged,
     ConvergenceError,  # a fixed-point inverse or an ODE solve over its budget
     NonFiniteResult,  # NaN or infinite figures (results.json says null)
+    WriteError,  # a full disk, a read-only place
+    OutOfMemory,
 )
 
 # The demo: two small experiments that run in about a minute on 2 CPU cores.
@@ -88,7 +97,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         overrides.append(f"data.data_dir={args.data_dir}")
     config = parse_config(apply_overrides(raw, overrides), args.config or "--data")
     out = Path(args.out) if args.out else Path("runs") / config.name
-    if training.train(config, out, force=args.force):  # {} on processes other than rank 0
+    if args.resume and (out / CHECKPOINT).exists():  # a requeued or restarted job
+        results = training.resume(out)  # the run's recorded config, not CONFIG
+    else:
+        results = training.train(config, out, force=args.force)
+    if results:  # {} on processes other than rank 0
         print(f"run directory: {out} (results.json, metrics.csv, plots/)")
 
 
@@ -121,7 +134,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise ConfigError(f"--temperature {args.temperature}: expected a positive finite number")
     experiment = training.open_run(args.run_dir)
     experiment.check_label(args.label)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        total = _draw_and_save(experiment, args, out)
+    print(f"{total} samples -> {out}")
+
+
+def _draw_and_save(experiment: training.Experiment, args: argparse.Namespace, out: Path) -> int:
+    """`sample`'s draws written to `out` (whole, or not at all); the number written."""
     if out.suffix == ".png" or args.n <= CHUNK:
         samples = experiment.sample(args.n, args.temperature, args.label)
         caption = f"T = {args.temperature:g}"
@@ -130,10 +150,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
         elif experiment.conditional:
             caption += f", {args.n} per class, in class order"
         experiment.save_samples(samples, out, caption)
-        total = len(samples)
-    else:
-        total = _sample_in_chunks(experiment, args.n, args.temperature, args.label, out)
-    print(f"{total} samples -> {out}")
+        return len(samples)
+    return _sample_in_chunks(experiment, args.n, args.temperature, args.label, out)
 
 
 def _sample_in_chunks(
@@ -161,6 +179,8 @@ def _sample_in_chunks(
                     if array is None:
                         shape = (n * len(labels), *chunk.shape[1:])
                         array = np.lib.format.open_memmap(tmp, "w+", chunk.numpy().dtype, shape)
+                        with open(tmp, "r+b") as f:  # the space now: a full disk is ENOSPC
+                            os.posix_fallocate(f.fileno(), 0, os.path.getsize(tmp))  # not SIGBUS
                     array[row : row + len(chunk)] = chunk.numpy()
                 row += len(chunk)
         if array is not None:
@@ -241,6 +261,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="run directory (default runs/NAME)")
     p.add_argument("--data-dir", help="directory of data files (sets data.data_dir)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="if the run directory holds a checkpoint, continue that run instead (the one "
+        "command a preempted, requeued or restarted job repeats)",
+    )
     p.set_defaults(run=cmd_train)
     p = commands.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     p.add_argument("run_dir")
@@ -274,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"bijective: error: {error}", file=sys.stderr)
         return 2
+    except Stopped as stopped:  # SIGTERM or Ctrl-C, after the step under way and a checkpoint
+        print(f"bijective: {stopped}", file=sys.stderr)
+        return stopped.exit_status
     except KeyboardInterrupt:
         print(
             "bijective: interrupted; `bijective resume RUN_DIR` continues from the last checkpoint",

@@ -8,6 +8,7 @@ never a model or a run, and import nothing of bijective; the experiment kinds ca
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,17 @@ def _pyplot() -> Any:
 
 
 def _save(figure: Any, path: Path) -> None:
+    """The figure as `path`, whole or not at all (a temporary renamed into place; removed
+    if saving fails, e.g. on a full disk)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    _pyplot().close(figure)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        figure.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        _pyplot().close(figure)
 
 
 def _bounds(data: Tensor, margin: float = 0.1) -> tuple[float, float, float, float]:

@@ -3,8 +3,10 @@
 A checkpoint is a directory of two files, `tensors.safetensors` (model weights, optimizer
 moments, RNG states) and `state.json` (step, counters, the optimizer's hyperparameters).
 It is written whole into `NAME.tmp`, then swapped in by renames, so a crash leaves either
-the old or the new checkpoint, never half of one; `load` refuses a checkpoint whose two
-files do not belong together, or that is truncated or corrupt, with one clear error.
+the old or the new checkpoint, never half of one, and a write that fails (a full disk)
+removes its temporary and leaves the old one (bijective.train.disk); `load` refuses a
+checkpoint whose two files do not belong together, or that is truncated or corrupt, with
+one clear error.
 Every safetensors file (a checkpoint's tensors, best.safetensors) carries the SHA-256 of
 its tensors' names, dtypes, shapes and bytes in its metadata, checked on load: bit rot is
 an error, never weights that load and give NaN.
@@ -22,20 +24,16 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor
+
+from .faults import write_atomically, writing
 
 TENSORS, STATE = "tensors.safetensors", "state.json"
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded: missing, corrupt, or for another model."""
-
-
-def _fsync_write(path: Path, write: Any) -> None:
-    write(path)
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
 
 
 DIGEST = "sha256"  # the metadata key of the tensors' digest
@@ -53,11 +51,8 @@ def digest(tensors: dict[str, Tensor]) -> str:
 
 def save_weights(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
     """One safetensors file written atomically (temp file + rename), with its digest."""
-    tmp = path.with_name(path.name + ".tmp")
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    metadata = {**metadata, DIGEST: digest(tensors)}
-    _fsync_write(tmp, lambda p: save_file(tensors, str(p), metadata=metadata))
-    os.replace(tmp, path)
+    write_atomically(path, save(tensors, metadata={**metadata, DIGEST: digest(tensors)}))
 
 
 def load_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -86,12 +81,15 @@ def save_checkpoint(directory: Path, tensors: dict[str, Tensor], state: dict[str
         directory.with_name(directory.name + ".old"),
     )
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     token = uuid.uuid4().hex  # ties the two files together
-    save_weights(tmp / TENSORS, tensors, {"token": token})
-    _fsync_write(
-        tmp / STATE, lambda p: p.write_text(json.dumps({**state, "token": token}, indent=1))
-    )
+    try:
+        with writing(directory):
+            tmp.mkdir(parents=True)
+        save_weights(tmp / TENSORS, tensors, {"token": token})
+        write_atomically(tmp / STATE, json.dumps({**state, "token": token}, indent=1))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if directory.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(directory, old)

@@ -165,7 +165,10 @@ class TrainConfig(Strict):
     from a seeded generator), Adam or AdamW, linear warm-up over `warmup` steps then a
     constant or cosine-annealed learning rate, gradient-norm clipping, validation every
     `eval_every` steps keeping the best weights, early stopping after `patience`
-    evaluations without improvement, a checkpoint every `checkpoint_every` steps.
+    evaluations without improvement, a checkpoint every `checkpoint_every` steps and, on
+    long runs, whenever `checkpoint_minutes` have passed since the last (0: off), so a
+    kill -9 loses at most that much work; SIGTERM or Ctrl-C stops after the current step
+    with a checkpoint (bijective.train.preemption).
     The importance-weighted test figures of VAEs and of dequantized flows on discrete
     data use `importance_samples` draws per example. `device`: cpu, cuda, cuda:N or auto
     (CUDA when present). `threads`: torch's CPU threads while training; `auto` is 1 for
@@ -188,6 +191,7 @@ class TrainConfig(Strict):
     eval_every: PositiveInt = 100
     patience: PositiveInt | None = None
     checkpoint_every: PositiveInt = 500
+    checkpoint_minutes: NonNegativeFloat = 5.0
     eval_batch: PositiveInt = 4096
     max_skipped: PositiveInt = 50
     importance_samples: PositiveInt = 1000

@@ -162,6 +162,17 @@ def initialise(model: nn.Module, loss: Loss, first: Callable[[], Any], group: Gr
         loss(model, first())
 
 
+def agreed_signal(signum: int | None, group: Group) -> int:
+    """The largest signal number any process has received (0: none), on every process,
+    so that all stop at the same step (bijective.train.preemption)."""
+    if group.world == 1:
+        return signum or 0
+    nccl = dist.get_backend() == "nccl"
+    value = torch.tensor([signum or 0], device=f"cuda:{group.local_rank}" if nccl else "cpu")
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return int(value.item())
+
+
 def leave(group: Group) -> None:
     """Tears the process group down at the end of a run."""
     if group.world > 1 and dist.is_initialized():

@@ -26,9 +26,28 @@ from ..nn.precision import lower_precision, note_emulation
 from .checkpoint import CheckpointError, load_weights, save_weights
 from .compiled import Decisions
 from .config import TrainConfig
-from .distributed import SINGLE, Group, Objective, average, data_parallel, initialise, shard
+from .distributed import (
+    SINGLE,
+    Group,
+    Objective,
+    agreed_signal,
+    average,
+    data_parallel,
+    initialise,
+    shard,
+)
+from .faults import out_of_memory
 from .metrics import NLL, Metric, MetricsLog
-from .state import BEST, METRICS_CSV, Progress, load_model_weights, restore_state, save_state
+from .preemption import Stopped, StopSignals
+from .state import (
+    BEST,
+    METRICS_CSV,
+    Checkpoints,
+    Progress,
+    load_model_weights,
+    restore_state,
+    save_state,
+)
 from .threads import auto_threads, using_threads
 
 Batch = Any
@@ -99,8 +118,9 @@ def fit(
         total=config.steps, initial=progress.step, disable=not sys.stderr.isatty(), unit="step"
     )
     started = time.perf_counter() - progress.seconds  # a resumed run's clock goes on
+    checkpoints = Checkpoints(config.checkpoint_every, config.checkpoint_minutes)
     try:
-        with using_threads(progress.threads):
+        with using_threads(progress.threads), StopSignals() as stop:
             while progress.step < config.steps and not progress.stopped_early:
                 progress.step += 1
                 lr = learning_rate(config, progress.step)
@@ -108,7 +128,7 @@ def fit(
                     param_group["lr"] = lr
                 batch = shard(draw(batches, progress.step), group)
                 timed = time.perf_counter()
-                with lower_precision(low):
+                with lower_precision(low), out_of_memory(_in_step(progress.step, config, run_dir)):
                     value = _update(
                         model, optimizer, objective, compiling.loss, batch, config, group
                     )
@@ -117,7 +137,8 @@ def fit(
                 val = None
                 if progress.step % config.eval_every == 0 or progress.step == config.steps:
                     timed = time.perf_counter()
-                    val = _evaluate(model, validate, progress, config, run_dir, group.writer)
+                    with out_of_memory(_in_validation(progress.step, run_dir)):
+                        val = _evaluate(model, validate, progress, config, run_dir, group.writer)
                     left = (config.steps - progress.step) // config.eval_every + 2  # + val, test
                     compiling.after_validation(time.perf_counter() - timed, left)
                     _report(bar, log, progress.step, value, f"val {metric.label} {val:.4f}")
@@ -131,9 +152,13 @@ def fit(
                     seconds=round(progress.seconds, 3),
                 )
                 bar.update()
-                last = progress.step == config.steps or progress.stopped_early
-                if (progress.step % config.checkpoint_every == 0 or last) and group.writer:
+                stopping = agreed_signal(stop.signum, group)  # 0, or the signal all stop for
+                final = progress.step == config.steps or progress.stopped_early or stopping
+                if checkpoints.due(progress.step, final) and group.writer:
                     save_state(run_dir, model, optimizer, batches, progress)
+                if stopping:
+                    group.barrier()  # rank 0 has written the checkpoint
+                    raise Stopped(progress.step, stopping, run_dir)
     finally:
         bar.close()
         metrics.close()
@@ -141,6 +166,20 @@ def fit(
     if (run_dir / BEST).exists():
         load_model_weights(model, load_weights(run_dir / BEST)[0], str(run_dir / BEST))
     return progress
+
+
+def _in_step(step: int, config: TrainConfig, run_dir: Path) -> str:
+    return (
+        f"in training step {step} (train.batch {config.batch}); lower train.batch and "
+        f"resume: {run_dir} keeps its last checkpoint"
+    )
+
+
+def _in_validation(step: int, run_dir: Path) -> str:
+    return (
+        f"validating at step {step}; lower train.eval_batch and resume: {run_dir} keeps "
+        "its last checkpoint"
+    )
 
 
 def _copy(generator: torch.Generator) -> torch.Generator:

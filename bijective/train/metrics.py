@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .faults import write_atomically, writing
 
 
 @dataclass(frozen=True)
@@ -49,17 +53,29 @@ class MetricsLog:
                 path.replace(path.with_name(path.name + ".corrupt"))
                 log(f"{path}: unreadable ({error}); kept as {path.name}.corrupt, starting afresh")
                 rows = []
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        self._file = open(path, "a", newline="")  # noqa: SIM115 (closed by close())
-        self._writer = csv.DictWriter(self._file, fields)
+        self._fields = fields
+        write_atomically(path, self._format(rows, header=True))
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 (closed by close())
         self._board = _tensorboard(path.parent)
 
+    def _format(self, rows: list[dict[str, Any]], header: bool = False) -> bytes:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, self._fields, lineterminator="\n")
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        return text.getvalue().encode()
+
     def write(self, **row: Any) -> None:
-        self._writer.writerow(row)
-        self._file.flush()
+        """Appends the row whole: a write that fails (a full disk) is cut back off, so the
+        file never ends in half a row."""
+        line, end = self._format([row]), self._file.tell()
+        with writing(self.path, len(line)):
+            try:
+                self._file.write(line)
+            except OSError:
+                os.ftruncate(self._file.fileno(), end)
+                raise
         if self._board is not None:
             for key in ("loss", "lr", self.metric):
                 if row.get(key) not in (None, ""):

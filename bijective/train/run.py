@@ -20,6 +20,7 @@ from .checkpoint import CheckpointError, load_checkpoint, load_weights, split_pr
 from .config import Config, ConfigError, DataConfig, parse_config
 from .config_files import dump_config, load_config
 from .distributed import SINGLE, join, launched, leave
+from .faults import check_writable, out_of_memory, write_atomically, writing
 from .kinds import KINDS, Experiment
 from .loop import fit
 from .state import BEST, CHECKPOINT, CONFIG, RESULTS, Progress, load_model_weights
@@ -82,6 +83,8 @@ def train(
     run_dir = Path(run_dir)
     if not resume:
         check_run_dir(run_dir, force)
+    if group.writer:
+        check_writable(run_dir)  # a read-only or forbidden place: one line before any work
     group.barrier()  # every process has checked before rank 0 writes
     created = not run_dir.exists()
     try:
@@ -100,7 +103,7 @@ def train(
     if group.writer:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
-            (run_dir / CONFIG).write_text(dump_config(config))
+            write_atomically(run_dir / CONFIG, dump_config(config))
     progress = fit(
         experiment.model,
         experiment.loss,
@@ -117,9 +120,15 @@ def train(
     leave(group)
     if not group.writer:
         return {}
-    results = experiment.results(progress)
+    weights = run_dir / BEST
+    with out_of_memory(
+        f"evaluating (the trained weights are kept in {weights}); lower train.eval_batch, "
+        f"then `bijective eval {run_dir}`"
+    ):
+        results = experiment.results(progress)
     write_results(run_dir, results)
-    experiment.write_plots(run_dir)
+    with writing(run_dir / "plots"):
+        experiment.write_plots(run_dir)
     log(experiment.summary(results))
     return results
 
@@ -137,7 +146,7 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> None:
     NonFiniteResult names it (the weights and checkpoint stay as they are)."""
     bad = [k for k, v in results.items() if isinstance(v, float) and not math.isfinite(v)]
     clean = {k: None if k in bad else v for k, v in results.items()}
-    (run_dir / RESULTS).write_text(json.dumps(clean, indent=1, allow_nan=False))
+    write_atomically(run_dir / RESULTS, json.dumps(clean, indent=1, allow_nan=False))
     if bad:
         raise NonFiniteResult(
             f"{run_dir}: {', '.join(f'{k} = {results[k]}' for k in bad)} (null in {RESULTS}); "
@@ -173,7 +182,8 @@ def _with_data(config: Config | dict[str, Any], data: Any, path: Path) -> Config
     else:
         raw = {k: v for k, v in config.items() if k != "target"}
     raw["data"] = {**(raw.get("data") or {}), "name": "file", "path": str(path.resolve())}
-    write_arrays(data, path)
+    with writing(path):
+        write_arrays(data, path)
     return parse_config(raw, "train(data=...)")
 
 

@@ -4,6 +4,7 @@ checkpoint of everything a resumed run needs (weights, optimizer, RNG states, pr
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +41,23 @@ class Progress:
     compiled: bool = False  # the loss runs through torch.compile
     eval_compile_decided: bool = False  # the same, for the evaluation
     eval_compiled: bool = False
+
+
+class Checkpoints:
+    """When the loop writes its checkpoint: every `every` steps, once `minutes` have passed
+    since the last one (so a kill -9 loses at most that much work; 0 turns it off), and at
+    the final step."""
+
+    def __init__(self, every: int, minutes: float) -> None:
+        self.every, self.seconds = every, minutes * 60
+        self.last = time.monotonic()
+
+    def due(self, step: int, final: bool) -> bool:
+        late = self.seconds > 0 and time.monotonic() - self.last >= self.seconds
+        if final or late or step % self.every == 0:
+            self.last = time.monotonic()
+            return True
+        return False
 
 
 def _rng_tensors(batches: torch.Generator) -> dict[str, Tensor]:

@@ -143,3 +143,36 @@ def test_actnorm_initialises_from_the_global_batch(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert main(["train", str(path), "--out", str(tmp_path / "one")]) == 0
     np.testing.assert_allclose(losses(tmp_path / "ddp"), losses(tmp_path / "one"), rtol=1e-5)
+
+
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path) -> None:
+    """SIGTERM to one process: the processes agree on it at the end of the step, rank 0
+    writes that step's checkpoint, every process exits with 143 naming the same step, and
+    resume under torchrun finishes with every step logged once."""
+    path = config(tmp_path, steps=600, eval_every=100, checkpoint_every=1000)
+    run = tmp_path / "ddp"
+    launcher = torchrun("train", path, "--out", run, cwd=tmp_path, wait=False)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        rows = (
+            (run / "metrics.csv").read_text().count("\n") if (run / "metrics.csv").exists() else 0
+        )
+        if rows > 50:
+            break
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True)
+    pids = [int(p) for p in workers.stdout.split()]
+    if len(pids) < 2:
+        launcher.kill()
+        pytest.skip("the run finished before a rank could be signalled")
+    os.kill(pids[-1], signal.SIGTERM)
+    stderr = launcher.communicate(timeout=120)[1]
+    step = load_checkpoint(run / "checkpoint")[1]["progress"]["step"]
+    stopped = [line for line in stderr.splitlines() if "bijective: stopped at step" in line]
+    assert len(stopped) == 2 and all(f"step {step} by SIGTERM" in line for line in stopped), stderr
+    steps = [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert 50 < step < 600 and steps == list(range(1, step + 1))
+    done = torchrun("resume", run, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, 601))

@@ -19,6 +19,7 @@ from ...data import Dataset, load
 from ...modes import evaluating
 from ...registry import Entry
 from ..config import Config, ConfigError
+from ..faults import write_atomically
 from ..metrics import Metric
 from ..state import Progress
 
@@ -146,7 +147,7 @@ class Run:
     def save_samples(self, samples: Tensor, path: Path, caption: str = "") -> None:
         """.npy for any samples; .png where `picture` can draw them."""
         if path.suffix == ".npy":
-            np.save(path, samples.numpy())
+            write_atomically(path, lambda f: np.save(f, samples.numpy()))
         elif path.suffix == ".png":
             self.picture(samples, path, caption)
         else:

@@ -38,6 +38,7 @@ from ...flows import DequantizedFlow, Flow, dequantized
 from ...registry import Entry
 from ..compiled import Compiled
 from ..config import Config, ConfigError
+from ..faults import write_atomically
 from ..metrics import NLL
 from ..state import Progress
 from . import figures
@@ -180,7 +181,7 @@ class DensityExperiment(Run):
         if self.data.vocabulary is None:
             raise ConfigError(f"-o {path}: this run's samples are not text; use .npy or .png")
         lines = [decode(row).replace("\n", "\\n") for row in samples]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_atomically(path, "\n".join(lines) + "\n")
 
     def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
         data = self.data
