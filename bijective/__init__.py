@@ -3,11 +3,13 @@
 A Transform maps data x to latent z and returns log|det dz/dx|; a Flow pairs a transform
 with a base distribution for exact log-likelihoods and sampling. Every model is a Density
 (log_prob and sample). `bj.train` and `bj.catalogue` load on first use (they bring the
-config validator); `bj.viz` imports matplotlib only when a plot is drawn.
+config validator), and so do `bj.save` and `bj.load` (a model as a shareable folder)
+and `bj.export` (a program to serve);
+`bj.viz` imports matplotlib only when a plot is drawn.
 """
 
 from importlib import import_module
-from types import ModuleType
+from typing import Any
 
 from . import data, distributions, flows, models, nn, objectives, targets, transforms, viz
 from .checks import CheckError, CheckReport, check
@@ -28,10 +30,13 @@ __all__ = [
     "check",
     "data",
     "distributions",
+    "export",
     "flows",
+    "load",
     "models",
     "nn",
     "objectives",
+    "save",
     "targets",
     "set_validation",
     "train",
@@ -41,9 +46,13 @@ __all__ = [
 ]
 
 _LAZY = ("train", "catalogue")
+# Functions of modules that bring the catalogue, safetensors or torch.export: on first use.
+_FUNCTIONS = {"save": ".saving", "load": ".saving", "export": ".exporting"}
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return import_module(f".{name}", __name__)
+    if name in _FUNCTIONS:
+        return getattr(import_module(_FUNCTIONS[name], __name__), name)
     raise AttributeError(f"module 'bijective' has no attribute {name!r}")

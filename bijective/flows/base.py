@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, distributions, nn
 
 from ..distributions import Distribution
+from ..recorded import Recorded
 from ..transforms.base import Transform, empty_batch, empty_outputs
 from ..validation import (
     Shape,
@@ -23,7 +24,7 @@ from ..validation import (
 )
 
 
-class Flow(nn.Module):
+class Flow(Recorded, nn.Module):
     """p(x) = p_z(f(x)) |det df/dx| for a transform f (data x -> latent z) and a base p_z.
 
     log_prob(x) is exact: log p_z(f(x)) + ladj. Sampling draws z ~ p_z and returns

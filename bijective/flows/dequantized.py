@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from .. import objectives
+from ..recorded import built_with
 from ..transforms import ActNorm, Compose, Logit
 from ..transforms.dequantization import UniformDequantization, VariationalDequantization
 from .base import Flow
@@ -46,6 +47,7 @@ class DequantizedFlow(nn.Module):
         self.flow, self.dequantizer, self.levels = flow, dequantizer, levels
         self.event_shape = flow.event_shape
         self.dims = math.prod(flow.event_shape)
+        self.recipe: dict[str, Any] | None = None  # set by `dequantized`
 
     def log_prob(self, x: Tensor, context: Tensor | None = None, *, samples: int = 1) -> Tensor:
         """log P(x | context) by the bound with `samples` draws, in nats: (*batch)."""
@@ -84,7 +86,7 @@ def dequantized(
     logit(a + (1 - 2a) y) of the dequantized y (and, for vector events, an ActNorm after
     it: vector flows have no normalisation of their own; image flows do), log-dets
     counted; the dequantizer is "uniform" or "variational" (Flow++, images (C, H, W))."""
-    shape = flow.event_shape
+    shape, source = flow.event_shape, flow
     if dequantization not in ("uniform", "variational"):
         raise ValueError(f"dequantization: expected uniform or variational; got {dequantization!r}")
     if dequantization == "variational" and len(shape) != 3:
@@ -99,4 +101,11 @@ def dequantized(
         dequantizer: nn.Module = VariationalDequantization(shape, levels)
     else:
         dequantizer = UniformDequantization(levels, event_dims=len(shape))
-    return DequantizedFlow(flow, dequantizer, levels)
+    model = DequantizedFlow(flow, dequantizer, levels)
+    # How it was made, for bj.save: the flow given (its class and arguments) and the rest.
+    model.recipe = {
+        "flow": (type(source), built_with(source)),
+        "dequantization": dequantization,
+        "logit": logit,
+    }
+    return model

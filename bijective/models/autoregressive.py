@@ -80,12 +80,12 @@ class FVSBN(DiscreteAutoregressive):
         return b
 
     def logits(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        x = self.scaled(x.reshape(len(x), -1))
-        a = self._bias(len(x), context) + torch.einsum("nj,ijk->nik", x, self.matrix())
+        x = self.scaled(x.reshape(x.shape[0], -1))
+        a = self._bias(x.shape[0], context) + torch.einsum("nj,ijk->nik", x, self.matrix())
         return a.squeeze(-1) if self.outputs == 1 else a
 
     def _sample(self, x: Tensor, context: Tensor | None, temperature: float) -> Tensor:
-        w, a = self.matrix(), self._bias(len(x), context).clone()
+        w, a = self.matrix(), self._bias(x.shape[0], context).clone()
         for i in range(self.features):
             logit = a[:, i, 0] if self.outputs == 1 else a[:, i]
             x[:, i] = self.draw(logit, temperature)
@@ -153,8 +153,8 @@ class NADE(Ordered):
         sum a_{k+1} = a_k + W_{:,o_k} x_{o_k}, in O(DH) per row, computed over chunks of
         the variables so no (N, D, H) tensor is held at once outside autograd."""
         o = self.orders[self.arrangement]
-        xs = self.scaled(x.reshape(len(x), -1))[:, o]
-        shift = x.new_zeros(len(x), self.hidden)  # the context's term U c, (N, H)
+        xs = self.scaled(x.reshape(x.shape[0], -1))[:, o]
+        shift = x.new_zeros(x.shape[0], self.hidden)  # the context's term U c, (N, H)
         if self.context_net is not None:
             shift = self.context_net(context)
         v, b = self.out_weight[o], self.out_bias[o]
@@ -164,8 +164,10 @@ class NADE(Ordered):
         else:
             # a_k = c + sum_{j<k} W_j x_j: shift x and W right by one, then a cumulative sum.
             xs, w = F.pad(xs[:, :-1], (1, 0)), F.pad(self.weight[:, o][:, :-1], (1, 0)).T
-            carry, outs = (self.hidden_bias + shift).expand(len(x), -1), []
-            step = max(1, 2**22 // max(1, len(x) * self.hidden))
+            carry, outs = (self.hidden_bias + shift).expand(x.shape[0], -1), []
+            # A traced program (torch.export) takes any batch: one chunk, no size-based split.
+            rows = 1 if torch.compiler.is_exporting() else x.shape[0]
+            step = max(1, 2**22 // max(1, rows * self.hidden))
             for start in range(0, self.features, step):
                 part = slice(start, start + step)
                 a = (xs[:, part, None] * w[part]).cumsum(1) + carry[:, None]
@@ -179,7 +181,7 @@ class NADE(Ordered):
     def _sample(self, x: Tensor, context: Tensor | None, temperature: float) -> Tensor:
         if not self.tied:
             return super()._sample(x, context, temperature)
-        a = self.hidden_bias.expand(len(x), -1)
+        a = self.hidden_bias.expand(x.shape[0], -1)
         if self.context_net is not None:
             a = a + self.context_net(context)
         for i in self.order().tolist():  # O(H) per variable: the running sum
@@ -263,7 +265,7 @@ class MADE(Ordered):
         return [*masks, out[:, None] > below[None, :]]
 
     def logits(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        h, extra = self.scaled(x.reshape(len(x), -1)), None
+        h, extra = self.scaled(x.reshape(x.shape[0], -1)), None
         if self.context_net is not None:
             extra = self.context_net(context)
         *masks, last = self.masks()
@@ -275,5 +277,5 @@ class MADE(Ordered):
         out = F.linear(h, self.last.weight * last, self.last.bias)
         if extra is not None:
             out = out + extra[:, -out.shape[-1] :]
-        out = out.view(len(x), self.features, self.outputs)
+        out = out.view(x.shape[0], self.features, self.outputs)
         return out.squeeze(-1) if self.outputs == 1 else out

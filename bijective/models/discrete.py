@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..recorded import Recorded
 from ..validation import (
     as_shape,
     check_context,
@@ -26,7 +27,7 @@ from ..validation import (
 )
 
 
-class DiscreteAutoregressive(nn.Module):
+class DiscreteAutoregressive(Recorded, nn.Module):
     """Base of FVSBN, NADE, MADE, PixelCNN, GatedPixelCNN and Recurrent: a `bj.Density` on
     events of `event_shape` with values in {0 .. levels-1}, flattened in (C, H, W) order.
 
@@ -128,7 +129,7 @@ class DiscreteAutoregressive(nn.Module):
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """log p(x | context) in nats, exact: (*batch, *event) -> (*batch)."""
         rows, context, batch = self._prepare(f"{type(self).__name__}.log_prob", x, context)
-        if len(rows) == 0:
+        if rows.numel() == 0:
             return rows.new_zeros(batch)
         if self.arrangements == 1:
             return self._log_prob(rows, context).view(batch)
@@ -145,7 +146,7 @@ class DiscreteAutoregressive(nn.Module):
     def _log_prob(self, rows: Tensor, context: Tensor | None) -> Tensor:
         """sum_i log p(x_i | x_<i) under the current arrangement: (N, *event) -> (N)."""
         logits = self.logits(rows, context)
-        values = rows.reshape(len(rows), -1)
+        values = rows.reshape(rows.shape[0], -1)
         if self.levels == 2:
             terms = -F.binary_cross_entropy_with_logits(logits, values, reduction="none")
         else:
@@ -190,7 +191,7 @@ class DiscreteAutoregressive(nn.Module):
     def _sample(self, x: Tensor, context: Tensor | None, temperature: float) -> Tensor:
         """Fills x (N, D) in the ordering, one network pass per variable (subclasses with a
         cheaper exact sampler override this); returns x."""
-        rows = x.view(len(x), *self.event_shape)
+        rows = x.view(x.shape[0], *self.event_shape)
         for i in self.order().tolist():
             x[:, i] = self.draw(self.logits(rows, context)[:, i], temperature)
         return x

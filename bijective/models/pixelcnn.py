@@ -113,7 +113,7 @@ class ImageAutoregressive(DiscreteAutoregressive):
         return out.squeeze(-1) if self.outputs == 1 else out
 
     def _sample(self, x: Tensor, context: Tensor | None, temperature: float) -> Tensor:
-        images = x.view(len(x), *self.event_shape)
+        images = x.view(x.shape[0], *self.event_shape)
         colours, height, width = self.event_shape
         for i in range(height):
             top = max(0, i - self.reach)  # rows above `top` cannot reach row i

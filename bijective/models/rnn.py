@@ -78,7 +78,7 @@ class Recurrent(DiscreteAutoregressive):
         return e if self.context_net is None else e + self.context_net(context)[:, None]
 
     def logits(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        x = x.reshape(len(x), -1).long()
+        x = x.reshape(x.shape[0], -1).long()
         start = torch.full_like(x[:, :1], self.start)
         e = self.inputs(torch.cat([start, x[:, :-1]], 1), context)
         if self.truncate is None or not self.training:
@@ -95,7 +95,7 @@ class Recurrent(DiscreteAutoregressive):
         return out.squeeze(-1) if self.outputs == 1 else out
 
     def _sample(self, x: Tensor, context: Tensor | None, temperature: float) -> Tensor:
-        token, state = torch.full((len(x), 1), self.start, device=x.device), None
+        token, state = torch.full((x.shape[0], 1), self.start, device=x.device), None
         for i in range(self.features):
             out, state = self.cell(self.inputs(token, context), state)
             logits = self.out(out[:, 0])

@@ -12,11 +12,12 @@ from torch import Tensor, nn
 from .. import objectives
 from ..gaussian import log_normal
 from ..nn import MLP
+from ..recorded import Recorded
 from ..validation import check_context, check_sample_shape, check_temperature
 from .posteriors import POSTERIORS, Posterior, PosteriorName
 
 
-class VAE(nn.Module):
+class VAE(Recorded, nn.Module):
     """p(z) = N(0, I_L), p(x | z) = Bernoulli(sigmoid(decoder(z))) on x in {0, 1}^D, and an
     amortised posterior q(z | x) from `bijective.models.posteriors` (diagonal, planar,
     radial, sylvester or iaf, with `steps` maps) on the encoder's features h(x).

@@ -109,10 +109,12 @@ def _plan(net: Sliced) -> Plan:
     compute them), then the output layer's bias and weight views for its parameters.
     Without autograd the plan is kept and reused until a parameter or buffer changes
     (a new tensor, or an in-place update: its version counter)."""
-    grad, cache = torch.is_grad_enabled(), net.plan_cache
-    key = [(t.data_ptr(), t._version, t.dtype) for t in (*net.parameters(), *net.buffers())]
-    if not grad and cache.key == key:
-        return cache.plan
+    # Kept without autograd, except in a traced program (torch.export: no data pointers).
+    keep, cache = not torch.is_grad_enabled() and not torch.compiler.is_exporting(), net.plan_cache
+    if keep:
+        key = [(t.data_ptr(), t._version, t.dtype) for t in (*net.parameters(), *net.buffers())]
+        if cache.key == key:
+            return cache.plan
     D, P, ends = net.features, net.params, net.ends
     first = net.first.weight * net.first.mask
     first_x = first[:, :D] if net.natural else first[:, net.order]
@@ -141,7 +143,7 @@ def _plan(net: Sliced) -> Plan:
                 views = (b0[lo:hi], w0[lo:hi, :hi], b1[lo:hi], w1[lo:hi, :hi])
             layers.append((layer, lo, hi, views))
         plan.append((i, layers, last_b[i], last[i, :, : ends[-1][d]]))
-    if not grad:
+    if keep:
         cache.key, cache.plan = key, plan
     return plan
 

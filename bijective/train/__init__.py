@@ -13,11 +13,13 @@ from .config import (
     schema,
 )
 from .config_files import dump_config, load_config
+from .faults import OutOfMemory, WriteError
 from .kinds import KINDS, Experiment, Kind
 from .kinds.density import DensityExperiment
 from .kinds.latent import LatentExperiment
 from .kinds.variational import VariationalExperiment
 from .loop import Diverged, fit, learning_rate
+from .preemption import Stopped
 from .run import build, evaluate, open_run, resume, train
 from .state import Progress
 
@@ -33,10 +35,13 @@ __all__ = [
     "Kind",
     "LatentExperiment",
     "ModelConfig",
+    "OutOfMemory",
     "Progress",
+    "Stopped",
     "TargetConfig",
     "TrainConfig",
     "VariationalExperiment",
+    "WriteError",
     "build",
     "dump_config",
     "evaluate",
