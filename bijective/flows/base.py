@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import warnings
 from collections.abc import Sequence
@@ -170,7 +171,12 @@ class Flow(Recorded, nn.Module):
         return self._decode(z, context)[0]
 
     def as_distribution(self, context: Tensor | None = None) -> FlowDistribution:
-        """This flow (at `context`) as a torch.distributions.Distribution."""
+        """This flow (at `context`) as a torch.distributions.Distribution; with pyro
+        installed, one pyro.sample takes directly (bijective.integrations.pyro)."""
+        if importlib.util.find_spec("pyro") is not None:
+            from ..integrations.pyro import pyro_class
+
+            return pyro_class(FlowDistribution)(self, context)
         return FlowDistribution(self, context)
 
 
@@ -191,11 +197,13 @@ def warn_not_finite(where: str, x: Tensor, log_p: Tensor) -> None:
 
 class FlowDistribution(distributions.Distribution):
     """A torch.distributions view of a Flow: log_prob, sample and rsample call the flow, so it
-    plugs into code written for torch distributions. Batch shape = the context's batch shape.
+    plugs into code written for torch distributions. Batch shape = the context's batch shape,
+    or `batch_shape` (`expand`): independent copies of the flow's distribution.
 
     Args:
         flow: the flow.
-        context: the context every call conditions on (None: none).
+        context: the context every call conditions on (None: none), (*batch, C).
+        batch_shape: the batch shape of an unconditional flow's distribution (() if None).
 
     Example:
         >>> import torch, bijective as bj
@@ -207,12 +215,23 @@ class FlowDistribution(distributions.Distribution):
     has_rsample = True
     arg_constraints: dict = {}
 
-    def __init__(self, flow: Flow, context: Tensor | None = None) -> None:
+    def __init__(
+        self, flow: Flow, context: Tensor | None = None, batch_shape: Sequence[int] | None = None
+    ) -> None:
         check_context("Flow.as_distribution", context, flow.transform.context_features)
         self.flow = flow
         self.context = context
-        batch = torch.Size(context.shape[:-1]) if context is not None else torch.Size()
+        batch = torch.Size(context.shape[:-1] if context is not None else batch_shape or ())
         super().__init__(batch, torch.Size(flow.event_shape), validate_args=False)
+
+    def expand(
+        self, batch_shape: Sequence[int], _instance: FlowDistribution | None = None
+    ) -> FlowDistribution:
+        """The distribution with batch shape `batch_shape` (the context broadcast to it)."""
+        batch = torch.Size(batch_shape)
+        if self.context is None:
+            return type(self)(self.flow, None, batch)
+        return type(self)(self.flow, self.context.expand(*batch, self.context.shape[-1]))
 
     @property
     def support(self) -> distributions.constraints.Constraint:
@@ -223,8 +242,13 @@ class FlowDistribution(distributions.Distribution):
     def log_prob(self, value: Tensor) -> Tensor:
         return self.flow.log_prob(value, self.context)
 
+    def _shape(self, sample_shape: Sequence[int]) -> tuple[int, ...]:
+        """The flow's sample shape: with a context, its batch comes from the context."""
+        extra = () if self.context is not None else tuple(self.batch_shape)
+        return tuple(sample_shape) + extra
+
     def rsample(self, sample_shape: Sequence[int] = torch.Size()) -> Tensor:
-        return self.flow.rsample(sample_shape, self.context)
+        return self.flow.rsample(self._shape(sample_shape), self.context)
 
     def sample(self, sample_shape: Sequence[int] = torch.Size()) -> Tensor:
-        return self.flow.sample(sample_shape, self.context)
+        return self.flow.sample(self._shape(sample_shape), self.context)
