@@ -13,7 +13,16 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).parent / "results"
-LIBRARIES = ("bijective", "nflows", "zuko", "normflows", "torchdiffeq", "numpy", "scikit-learn")
+LIBRARIES = (
+    "bijective",
+    "nflows",
+    "zuko",
+    "normflows",
+    "torchdiffeq",
+    "numpy",
+    "scikit-learn",
+    "sbi",
+)
 
 
 def versions() -> dict[str, str | None]:

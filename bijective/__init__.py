@@ -4,7 +4,7 @@ A Transform maps data x to latent z and returns log|det dz/dx|; a Flow pairs a t
 with a base distribution for exact log-likelihoods and sampling. Every model is a Density
 (log_prob and sample). `bj.train` and `bj.catalogue` load on first use (they bring the
 config validator), and so do `bj.save` and `bj.load` (a model as a shareable folder)
-and `bj.export` (a program to serve);
+and `bj.export` (a program to serve) and `bj.pretrained` (the shipped models);
 `bj.viz` imports matplotlib only when a plot is drawn.
 """
 
@@ -36,6 +36,7 @@ __all__ = [
     "models",
     "nn",
     "objectives",
+    "pretrained",
     "save",
     "targets",
     "set_validation",
@@ -47,7 +48,12 @@ __all__ = [
 
 _LAZY = ("train", "catalogue")
 # Functions of modules that bring the catalogue, safetensors or torch.export: on first use.
-_FUNCTIONS = {"save": ".saving", "load": ".saving", "export": ".exporting"}
+_FUNCTIONS = {
+    "save": ".saving",
+    "load": ".saving",
+    "export": ".exporting",
+    "pretrained": ".zoo",
+}
 
 
 def __getattr__(name: str) -> Any:

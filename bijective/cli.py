@@ -5,7 +5,7 @@
     bijective train --data FILE [--model NAME] [--set key=value ...] [--out RUN_DIR]
     bijective resume RUN_DIR
     bijective eval RUN_DIR
-    bijective sample RUN_DIR -n N [--temperature T] [--label K] -o FILE.npy|FILE.png
+    bijective sample RUN_DIR|pretrained:NAME -n N [--temperature T] [--label K] -o FILE.npy|.png
     bijective demo [--out DIR]
     bijective list
 
@@ -33,6 +33,7 @@ from . import train as training
 from .catalogue import DATASETS, MODELS, TARGETS
 from .data import MissingDependency
 from .registry import Registry
+from .saving import SaveError
 from .train.checkpoint import CheckpointError
 from .train.config import ConfigError, parse_config
 from .train.config_files import apply_overrides, read_config
@@ -53,6 +54,7 @@ USER_ERRORS = (
     ConvergenceError,  # a fixed-point inverse or an ODE solve over its budget
     NonFiniteResult,  # NaN or infinite figures (results.json says null)
     WriteError,  # a full disk, a read-only place
+    SaveError,  # a saved or pretrained model that cannot be loaded
     OutOfMemory,
 )
 
@@ -132,12 +134,21 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise ConfigError(f"-n {args.n}: a .png shows at most {MAX_PICTURE:,}; use .npy")
     if not 0 < args.temperature < float("inf"):
         raise ConfigError(f"--temperature {args.temperature}: expected a positive finite number")
-    experiment = training.open_run(args.run_dir)
+    experiment = _open(args.run_dir)
     experiment.check_label(args.label)
     with writing(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         total = _draw_and_save(experiment, args, out)
     print(f"{total} samples -> {out}")
+
+
+def _open(run: str) -> training.Experiment:
+    """A run directory's experiment, or a pretrained model's (`pretrained:NAME`)."""
+    if run.startswith("pretrained:"):
+        from .zoo import open_pretrained
+
+        return open_pretrained(run.removeprefix("pretrained:"))
+    return training.open_run(run)
 
 
 def _draw_and_save(experiment: training.Experiment, args: argparse.Namespace, out: Path) -> int:
@@ -229,6 +240,14 @@ def cmd_list(_: argparse.Namespace) -> None:
     print("  " + ", ".join(n for n in transforms.__all__ if n not in ("masks", "dequantization")))
     _list("data sets (data.name, with their options):", DATASETS)
     _list("targets for variational inference (target.name, with their options):", TARGETS)
+    from .zoo import NAMES, card
+
+    print("pretrained models (bj.pretrained(NAME), bijective sample pretrained:NAME):")
+    for name in NAMES:
+        figures = card(name)
+        bits = figures.get("test_bits_per_dim")
+        score = f"{bits:.3f} bits/dim" if bits is not None else f"{figures['test_nll']:.3f} nats"
+        print(f"  {name}: test {score}, {figures['steps']} steps in {figures['train_seconds']} s")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -275,7 +294,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.set_defaults(run=cmd_eval)
     p = commands.add_parser("sample", help="draw samples from a trained run")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run directory, or pretrained:NAME (bijective list)")
     p.add_argument(
         "-n", type=int, default=64, help="number of samples (per class when conditional)"
     )

@@ -4,7 +4,8 @@
                         {"name": catalogue name, "arguments": {...}}, "dequantization":
                         null or {"dequantization", "levels", "logit"}, "event_shape": [...],
                         "dtype", "preprocessing": null or what the data went through}
-    model.safetensors   the weights, with the SHA-256 of their tensors in the metadata
+    model.safetensors   the weights, with the SHA-256 of their tensors in the metadata, which
+                        config.json's "weights_sha256" repeats (the two files pair up)
 
 This is the layout huggingface_hub reads, so `huggingface_hub.upload_folder` publishes a
 saved folder unchanged, and `bj.load` reads a local snapshot of such a repository. A run
@@ -18,6 +19,7 @@ unknown name, a newer format) is one SaveError line, and a failed save writes no
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from . import __version__
 from .catalogue import MODELS
 from .flows import DequantizedFlow, dequantized
 from .recorded import built_with
-from .train.checkpoint import CheckpointError, load_weights, save_weights
+from .train.checkpoint import DIGEST, CheckpointError, digest, load_weights, save_weights
 from .train.faults import write_atomically, writing
 from .train.state import load_model_weights
 
@@ -112,11 +114,19 @@ def save(model: nn.Module | str | Path, path: str | Path, preprocessing: Any = N
     config["event_shape"] = list(model.event_shape)
     config["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
     config["preprocessing"] = _json(preprocessing, "preprocessing") if preprocessing else None
+    state = model.state_dict()
+    config["weights_sha256"] = digest(state)  # pairs config.json with its weights file
     text = json.dumps(config, indent=1)
-    with writing(path):
-        path.mkdir(parents=True, exist_ok=True)
-    save_weights(path / WEIGHTS, model.state_dict(), {"format": str(FORMAT)})
-    write_atomically(path / CONFIG_JSON, text + "\n")
+    created = not path.exists()
+    try:
+        with writing(path):
+            path.mkdir(parents=True, exist_ok=True)
+        save_weights(path / WEIGHTS, state, {"format": str(FORMAT)})
+        write_atomically(path / CONFIG_JSON, text + "\n")
+    except BaseException:
+        if created:  # a failed save (a full disk) leaves nothing behind
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     return path
 
 
@@ -167,8 +177,14 @@ def load(path: str | Path) -> nn.Module:
     except (TypeError, ValueError, AttributeError) as error:
         raise SaveError(f"{path / CONFIG_JSON}: cannot build {name} ({error})") from None
     try:
-        weights = load_weights(path / WEIGHTS)[0]
+        weights, metadata = load_weights(path / WEIGHTS)
         load_model_weights(model, weights, str(path / WEIGHTS))
     except CheckpointError as error:
         raise SaveError(str(error)) from None
+    paired = config.get("weights_sha256")
+    if paired is not None and metadata.get(DIGEST) != paired:
+        raise SaveError(
+            f"{path}: {CONFIG_JSON} and {WEIGHTS} come from different saves (the weights' "
+            "SHA-256 is not the one config.json records)"
+        )
     return model.eval()

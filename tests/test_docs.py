@@ -25,6 +25,7 @@ def test_the_tutorials_are_all_there() -> None:
         "tutorials/vae.md",
         "tutorials/image-flows.md",
         "tutorials/autoregressive.md",
+        "tutorials/sharing.md",
     }
 
 

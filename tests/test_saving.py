@@ -144,3 +144,40 @@ def test_saving_again_replaces_a_saved_model(tmp_path) -> None:
     bj.save(first, tmp_path / "m")
     second = randomised(bj.flows.NICE(2, transforms=2, hidden=(4,)))
     same_function(second, bj.load(bj.save(second, tmp_path / "m")), torch.randn(3, 2))
+
+
+def test_a_full_disk_while_saving_is_one_line_and_leaves_no_temporary(
+    tmp_path, monkeypatch
+) -> None:
+    import errno
+    import os
+
+    from bijective.train import checkpoint, faults
+
+    real = faults.write_atomically
+
+    def full(path, data):
+        def half(f):
+            f.write(b"\0" * 32)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        return real(path, half)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", full)
+    with pytest.raises(faults.WriteError, match=r"model.safetensors: no space left on the device"):
+        bj.save(bj.flows.MAF(2, transforms=1, hidden=(4,)), tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_config_and_weights_from_different_saves_are_refused(tmp_path) -> None:
+    """Weights replaced by another save of the same architecture (e.g. a save that failed
+    between its two files): config.json's recorded SHA-256 tells them apart."""
+    make_flow = lambda: randomised(bj.flows.MAF(2, transforms=1, hidden=(4,)))  # noqa: E731
+    first, second = bj.save(make_flow(), tmp_path / "a"), tmp_path / "b"
+    other = make_flow()
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
+    bj.save(other, second)
+    shutil.copy(second / WEIGHTS, first / WEIGHTS)
+    with pytest.raises(SaveError, match="come from different saves"):
+        bj.load(first)
