@@ -85,7 +85,11 @@ def worker(library: str, model: str, options: str, seed: int, simulations: int) 
     from sbi.utils import BoxUniform
     from sbi.utils.metrics import c2st
 
+    import os
+    import tempfile
+
     torch.set_num_threads(1)
+    os.chdir(tempfile.mkdtemp())  # sbi writes its sbi-logs/ into the working directory
     generator = torch.Generator().manual_seed(seed)
     prior = BoxUniform(-torch.ones(2), torch.ones(2))
     theta = torch.rand(simulations, 2, generator=generator) * 2 - 1
