@@ -80,13 +80,12 @@ def reference(n: int, generator: torch.Generator) -> torch.Tensor:
 def worker(library: str, model: str, options: str, seed: int, simulations: int) -> dict:
     """One estimator, one seed: trains NPE on `simulations` draws, returns c2st and time."""
     import json
+    import os
+    import tempfile
 
     from sbi.inference import NPE
     from sbi.utils import BoxUniform
     from sbi.utils.metrics import c2st
-
-    import os
-    import tempfile
 
     torch.set_num_threads(1)
     os.chdir(tempfile.mkdtemp())  # sbi writes its sbi-logs/ into the working directory
