@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,7 +76,11 @@ def signal_during(monkeypatch, step: int, signum: int, times: int = 1) -> None:
         calls.append(1)
         if len(calls) == step:
             for _ in range(times):
-                os.kill(os.getpid(), signum)
+                # To the main thread, then a pause in which its handler runs: signals
+                # are not queued, so a second one sent before the first is handled
+                # would merge with it.
+                signal.pthread_kill(threading.main_thread().ident, signum)
+                time.sleep(0.05)
         return update(*args)
 
     monkeypatch.setattr(loop, "_update", signalled)
