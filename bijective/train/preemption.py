@@ -33,9 +33,9 @@ class Stopped(Exception):
 
 class StopSignals:
     """Within `with StopSignals() as stop:`, SIGTERM and SIGINT set `stop.signum` instead
-    of ending the process; a second one restores the previous handlers and delivers the
-    signal to them. Outside the main thread (where Python cannot handle signals) it
-    installs nothing."""
+    of ending the process; a second one restores the previous handlers and acts at once:
+    KeyboardInterrupt for SIGINT, the default action (the process ends) for SIGTERM.
+    Outside the main thread (where Python cannot handle signals) it installs nothing."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -50,7 +50,10 @@ class StopSignals:
         if self.signum is None:
             self.signum = signum
             return
-        self._restore()
+        self._restore()  # the second: at once, whatever handler was there before
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.signal(signum, signal.SIG_DFL)
         signal.raise_signal(signum)
 
     def _restore(self) -> None:

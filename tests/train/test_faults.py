@@ -69,18 +69,18 @@ def whole(tmp_path_factory) -> Path:
 
 
 def signal_during(monkeypatch, step: int, signum: int, times: int = 1) -> None:
-    """The process receives `signum` (`times` times) during its `step`-th update."""
+    """The process receives `signum` during its `step`-th update; with times=2, a second
+    one follows, delivered by calling the installed handler (two real signals sent back to
+    back may merge into one: signals are not queued)."""
     update, calls = loop._update, []
 
     def signalled(*args):
         calls.append(1)
         if len(calls) == step:
-            for _ in range(times):
-                # To the main thread, then a pause in which its handler runs: signals
-                # are not queued, so a second one sent before the first is handled
-                # would merge with it.
-                signal.pthread_kill(threading.main_thread().ident, signum)
-                time.sleep(0.05)
+            signal.pthread_kill(threading.main_thread().ident, signum)
+            time.sleep(0.05)  # the handler runs
+            if times == 2:
+                signal.getsignal(signum)(signum, None)
         return update(*args)
 
     monkeypatch.setattr(loop, "_update", signalled)
