@@ -30,7 +30,7 @@ from . import __version__
 from .catalogue import MODELS
 from .flows import DequantizedFlow, dequantized
 from .recorded import built_with
-from .train.checkpoint import DIGEST, CheckpointError, digest, load_weights, save_weights
+from .train.checkpoint import DIGEST, CheckpointError, load_weights, save_weights
 from .train.faults import write_atomically, writing
 from .train.state import load_model_weights
 
@@ -114,15 +114,14 @@ def save(model: nn.Module | str | Path, path: str | Path, preprocessing: Any = N
     config["event_shape"] = list(model.event_shape)
     config["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
     config["preprocessing"] = _json(preprocessing, "preprocessing") if preprocessing else None
-    state = model.state_dict()
-    config["weights_sha256"] = digest(state)  # pairs config.json with its weights file
-    text = json.dumps(config, indent=1)
     created = not path.exists()
     try:
         with writing(path):
             path.mkdir(parents=True, exist_ok=True)
-        save_weights(path / WEIGHTS, state, {"format": str(FORMAT)})
-        write_atomically(path / CONFIG_JSON, text + "\n")
+        # config.json, written last, repeats the weights' SHA-256: the two files pair up.
+        sha = save_weights(path / WEIGHTS, model.state_dict(), {"format": str(FORMAT)})
+        config["weights_sha256"] = sha
+        write_atomically(path / CONFIG_JSON, json.dumps(config, indent=1) + "\n")
     except BaseException:
         if created:  # a failed save (a full disk) leaves nothing behind
             shutil.rmtree(path, ignore_errors=True)

@@ -49,10 +49,13 @@ def digest(tensors: dict[str, Tensor]) -> str:
     return h.hexdigest()
 
 
-def save_weights(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
-    """One safetensors file written atomically (temp file + rename), with its digest."""
+def save_weights(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> str:
+    """One safetensors file written atomically (temp file + rename), with its digest,
+    which it returns."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    write_atomically(path, save(tensors, metadata={**metadata, DIGEST: digest(tensors)}))
+    sha = digest(tensors)
+    write_atomically(path, save(tensors, metadata={**metadata, DIGEST: sha}))
+    return sha
 
 
 def load_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
