@@ -45,21 +45,27 @@ def open_pretrained(name: str) -> Any:
     """The experiment of pretrained model `name` (bijective.train's, built from its card's
     config, its data loaded) holding the pretrained weights: what `bijective sample
     pretrained:NAME` samples from, in the data's units."""
+    from .train.checkpoint import load_weights
     from .train.config import parse_config
     from .train.run import build
     from .train.state import load_model_weights
 
     experiment = build(parse_config(card(name)["config"], f"pretrained:{name}"))
-    weights = pretrained(name).state_dict()
+    weights = load_weights(_checked(name) / WEIGHTS)[0]
     load_model_weights(experiment.model, weights, f"pretrained:{name}")
     experiment.model.eval()
     return experiment
 
 
-def pretrained(name: str) -> nn.Module:
-    """The pretrained model `name` (one of NAMES), its weights' SHA-256 checked against
-    its card, in eval mode."""
+def _checked(name: str) -> Path:
+    """The folder of pretrained model `name`, its weights file the one its card records."""
     folder = _folder(name)
     if sha256(folder / WEIGHTS) != card(name)["sha256"]:
         raise SaveError(f"{folder / WEIGHTS}: not the file its card records (SHA-256 differs)")
-    return load(folder)
+    return folder
+
+
+def pretrained(name: str) -> nn.Module:
+    """The pretrained model `name` (one of NAMES), its weights' SHA-256 checked against
+    its card, in eval mode."""
+    return load(_checked(name))
