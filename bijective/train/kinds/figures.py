@@ -62,9 +62,15 @@ def image_samples(
     viz.image_grid(samples.view(-1, *shape) / (levels - 1), path, title=title)
 
 
+def _test_rows(run: DataRun) -> Tensor:
+    """The test rows as the model sees them (binarised with the results' seed), in the
+    data's units, flattened."""
+    return run.to_data_space(run.split_inputs(run.data.test, run.config.data.seed + 2))
+
+
 def point_samples(run: DataRun, samples: Tensor, path: Path, caption: str) -> None:
     """2-D samples in the data's units against the test set."""
-    test = run.to_data_space(run.split_inputs(run.data.test, run.config.data.seed + 2))
+    test = _test_rows(run)
     viz.samples_2d(samples, test, path, caption)
 
 
@@ -77,7 +83,7 @@ def points_2d(run: DataRun, plots: Path) -> None:
     """density.png (unconditional) and samples.png (per class when conditional)."""
     data = run.data
     if run.conditional:
-        test = run.to_data_space(run.split_inputs(data.test, run.config.data.seed + 2))
+        test = _test_rows(run)
         per_class = run.sample(500).view(data.classes, 500, 2)
         viz.conditional_samples_2d(per_class, test, data.test.labels, plots / "samples.png")
         return
@@ -100,7 +106,7 @@ def images(run: DataRun, plots: Path) -> None:
             samples = run.sample(n, t)
         title = f"samples, T = {t}" + (", one row per class" if run.conditional else "")
         viz.image_grid(grid(samples), plots / f"samples_T{t}.png", rows, title)
-    test = run.to_data_space(run.split_inputs(data.test, run.config.data.seed + 2))
+    test = _test_rows(run)
     viz.image_grid(grid(test[:64]), plots / "data.png", 8, "test images")
     if run.conditional:
         return
