@@ -60,6 +60,29 @@ def assert_same_weights(a: Path, b: Path) -> None:
         torch.testing.assert_close(wa[key], wb[key], atol=1e-5, rtol=1e-5)
 
 
+def logged_steps(run: Path) -> list[int]:
+    return [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+
+
+def signal_a_rank(launcher: subprocess.Popen, run: Path, after: int, signum: int) -> None:
+    """Once `run` has logged `after` steps, `signum` to the last of the launcher's worker
+    processes (the test skips if the run ended first)."""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        rows = (
+            (run / "metrics.csv").read_text().count("\n") if (run / "metrics.csv").exists() else 0
+        )
+        if rows > after:
+            break
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True)
+    pids = [int(p) for p in workers.stdout.split()]
+    if len(pids) < 2:
+        launcher.kill()
+        pytest.skip("the run finished before a rank could be signalled")
+    os.kill(pids[-1], signum)
+
+
 def test_two_processes_equal_one_at_the_same_global_batch(tmp_path) -> None:
     path = config(tmp_path)
     done = torchrun("train", path, "--out", tmp_path / "ddp", cwd=tmp_path)
@@ -104,27 +127,14 @@ def test_a_killed_rank_stops_the_run_and_resume_finishes_it(tmp_path) -> None:
     path = config(tmp_path, steps=600, eval_every=100, checkpoint_every=50)
     run = tmp_path / "ddp"
     launcher = torchrun("train", path, "--out", run, cwd=tmp_path, wait=False)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        rows = (
-            (run / "metrics.csv").read_text().count("\n") if (run / "metrics.csv").exists() else 0
-        )
-        if rows > 130:
-            break
-        time.sleep(0.05)
-    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True)
-    pids = [int(p) for p in workers.stdout.split()]
-    if len(pids) < 2:
-        launcher.kill()
-        pytest.skip("the run finished before a rank could be killed")
-    os.kill(pids[-1], signal.SIGKILL)  # one rank dies mid-run
+    signal_a_rank(launcher, run, after=130, signum=signal.SIGKILL)  # one rank dies mid-run
     launcher.wait(timeout=120)
     assert launcher.returncode != 0
     step = load_checkpoint(run / "checkpoint")[1]["progress"]["step"]  # readable, not torn
     assert 100 <= step < 600
     done = torchrun("resume", run, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    steps = [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    steps = logged_steps(run)
     assert steps == list(range(1, 601))  # every step once: rows past the checkpoint dropped
     assert load_checkpoint(run / "checkpoint")[1]["progress"]["step"] == 600
 
@@ -152,27 +162,14 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path) -> Non
     path = config(tmp_path, steps=600, eval_every=100, checkpoint_every=1000)
     run = tmp_path / "ddp"
     launcher = torchrun("train", path, "--out", run, cwd=tmp_path, wait=False)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        rows = (
-            (run / "metrics.csv").read_text().count("\n") if (run / "metrics.csv").exists() else 0
-        )
-        if rows > 50:
-            break
-        time.sleep(0.05)
-    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True)
-    pids = [int(p) for p in workers.stdout.split()]
-    if len(pids) < 2:
-        launcher.kill()
-        pytest.skip("the run finished before a rank could be signalled")
-    os.kill(pids[-1], signal.SIGTERM)
+    signal_a_rank(launcher, run, after=50, signum=signal.SIGTERM)
     stderr = launcher.communicate(timeout=120)[1]
     step = load_checkpoint(run / "checkpoint")[1]["progress"]["step"]
     stopped = [line for line in stderr.splitlines() if "bijective: stopped at step" in line]
     assert len(stopped) == 2 and all(f"step {step} by SIGTERM" in line for line in stopped), stderr
-    steps = [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    steps = logged_steps(run)
     assert 50 < step < 600 and steps == list(range(1, step + 1))
     done = torchrun("resume", run, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    steps = [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    steps = logged_steps(run)
     assert steps == list(range(1, 601))
