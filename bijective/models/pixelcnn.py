@@ -6,9 +6,9 @@ pixel and, within a pixel, colour by colour (R -> G -> B).
 
 Images (N, C, H, W) with values in {0 .. L-1}: Bernoulli logits when L = 2, L-way softmax
 otherwise, or with `mixture` M > 0 the discretized logistic mixture of PixelCNN++
-(Salimans et al. 2017). Both sample exactly with one network pass per variable, each
-pass on only the rows the receptive field reaches (`reach` rows above the current one),
-not the whole image.
+(Salimans et al. 2017). Both sample exactly by cached generation (Ramachandran et al.
+2017; bijective.models.pixel_cache): each sub-pixel computes the network at its own
+pixel only, from the layers' inputs kept so far, not a network pass over the image.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .discrete import DiscreteAutoregressive
+from .pixel_cache import AtPixel, PixelCache
 
 
 def colour_groups(channels: int, colours: int) -> Tensor:
@@ -78,11 +79,8 @@ class MaskedConv2d(nn.Conv2d):
 
 class ImageAutoregressive(DiscreteAutoregressive):
     """Shared by the PixelCNNs: the raster ordering, logits laid out as the flat (C, H, W)
-    event, the row-cropped exact sampler. Subclasses give `features_map(x, context)`
-    -> (N, C * K, H', W) for images of any height H' and `reach`: the rows above a pixel
-    its logits can see."""
-
-    reach: int
+    event, the head, the cached sampler. Subclasses give `features_map(x, context)`
+    -> (N, C * K, H, W) and `_cache(images, context)`: a PixelCache of their layers."""
 
     def __init__(self, shape: Sequence[int], levels: int, context: int, mixture: int) -> None:
         super().__init__(shape, levels, context)
@@ -107,22 +105,40 @@ class ImageAutoregressive(DiscreteAutoregressive):
         out = self.features_map(self.scaled(x), context)
         n, _, h, w = out.shape
         out = out.view(n, self.colours, self.params, h, w).permute(0, 1, 3, 4, 2)
-        out = out.reshape(n, -1, self.params)
+        return self._variable_logits(out.reshape(n, -1, self.params))
+
+    def _variable_logits(self, params: Tensor) -> Tensor:
+        """The head's outputs for each sub-pixel (..., params) -> its logits (...) or (..., L)."""
         if self.mixture:
-            return discretized_logistic_mixture(out, self.levels)
-        return out.squeeze(-1) if self.outputs == 1 else out
+            return discretized_logistic_mixture(params, self.levels)
+        return params.squeeze(-1) if self.outputs == 1 else params
+
+    def _cache(self, images: Tensor, context: Tensor | None) -> PixelCache:
+        raise NotImplementedError
 
     def _sample(self, x: Tensor, context: Tensor | None, temperature: float) -> Tensor:
-        images = x.view(x.shape[0], *self.event_shape)
-        colours, height, width = self.event_shape
+        """Cached generation (bijective.models.pixel_cache): each sub-pixel in raster
+        order computes every layer at its own pixel only, for its own colour's channels,
+        giving the logits of one full network pass, and so its draws, in O(1) per pixel."""
+        n, (colours, height, width) = x.shape[0], self.event_shape
+        images, cache = (
+            x.view(n, *self.event_shape),
+            self._cache(x.view(n, *self.event_shape), context),
+        )
+        hidden_groups = colour_groups(self.out[1].in_channels, colours)
+        hidden = AtPixel(self.out[1], hidden_groups, colours)
+        last = AtPixel(self.out[3], self.head_groups, colours)
+        u, v = (x.new_zeros(n, self.out[1].in_channels) for _ in range(2))
         for i in range(height):
-            top = max(0, i - self.reach)  # rows above `top` cannot reach row i
-            rows = i + 1 - top
             for j in range(width):
                 for c in range(colours):
-                    logits = self.logits(images[:, :, top : i + 1], context)
-                    at = c * rows * width + (i - top) * width + j
-                    images[:, c, i, j] = self.draw(logits[:, at], temperature)
+                    s = hidden.channels(c)
+                    u[:, s] = torch.relu(cache.column(i, j, c))
+                    v[:, s] = torch.relu(hidden.pointwise(u, c))
+                    value = self.draw(self._variable_logits(last.pointwise(v, c)), temperature)
+                    images[:, c, i, j] = value
+                    cache.put(i, j, c, self.scaled(value))
+            cache.end_row(i)
         return x
 
     def head(self, channels: int) -> nn.Sequential:
@@ -218,7 +234,6 @@ class PixelCNN(ImageAutoregressive):
         )
         self.out = self.head(channels)
         self.context_net = nn.Linear(context, channels * (blocks + 1)) if context else None
-        self.reach = first_kernel // 2 + blocks
 
     def features_map(self, x: Tensor, context: Tensor | None) -> Tensor:
         biases = [None] * (len(self.blocks) + 1)
@@ -228,6 +243,47 @@ class PixelCNN(ImageAutoregressive):
         for block, bias in zip(self.blocks, biases[:-1], strict=True):
             h = h + block(h if bias is None else h + bias)
         return self.out(h if biases[-1] is None else h + biases[-1])
+
+    def _cache(self, images: Tensor, context: Tensor | None) -> PixelCache:
+        return _PixelCNNCache(self, images, context)
+
+
+class _PixelCNNCache:
+    """PixelCNN's layers at one pixel: the input image and each block's input
+    relu(h_b + bias_b) kept as maps (the 7x7 and 3x3 convolutions read patches of them),
+    the pointwise values of the current pixel as vectors (N, channels)."""
+
+    def __init__(self, model: PixelCNN, images: Tensor, context: Tensor | None) -> None:
+        n, (colours, height, width) = images.shape[0], model.event_shape
+        channels = model.first.out_channels
+        groups = colour_groups(channels, colours)
+        self.first = AtPixel(model.first, groups, colours)
+        self.blocks = [
+            (AtPixel(b[1], groups, colours), AtPixel(b[3], groups, colours)) for b in model.blocks
+        ]
+        self.image = self.first.empty_map(n, height, width, images)
+        self.inputs = [conv.empty_map(n, height, width, images) for conv, _ in self.blocks]
+        self.hidden = [images.new_zeros(n, channels) for _ in self.blocks]
+        self.biases = [images.new_zeros(n, channels)] * (len(self.blocks) + 1)
+        if model.context_net is not None:
+            self.biases = list(model.context_net(context).chunk(len(self.biases), 1))
+
+    def column(self, i: int, j: int, colour: int) -> Tensor:
+        s = self.first.channels(colour)
+        h = self.first.at(self.image, i, j, colour)
+        for (conv, point), grid, hidden, bias in zip(
+            self.blocks, self.inputs, self.hidden, self.biases, strict=False
+        ):
+            conv.write(grid, i, j, s, torch.relu(h + bias[:, s]))
+            hidden[:, s] = torch.relu(conv.at(grid, i, j, colour))
+            h = h + point.pointwise(hidden, colour)
+        return h + self.biases[-1][:, s]
+
+    def put(self, i: int, j: int, colour: int, value: Tensor) -> None:
+        self.first.write(self.image, i, j, slice(colour, colour + 1), value[:, None])
+
+    def end_row(self, i: int) -> None:
+        pass
 
 
 class GatedLayer(nn.Module):
@@ -323,10 +379,70 @@ class GatedPixelCNN(ImageAutoregressive):
             for i in range(layers)
         )
         self.out = self.head(channels)
-        self.reach = layers * (kernel // 2) + 1
 
     def features_map(self, x: Tensor, context: Tensor | None) -> Tensor:
         v = h = x
         for layer in self.layers:
             v, h = layer(v, h, context)
         return self.out(h)
+
+    def _cache(self, images: Tensor, context: Tensor | None) -> PixelCache:
+        return _GatedCache(self, images, context)
+
+
+class _GatedCache:
+    """Gated PixelCNN's layers at one pixel. Per layer: the horizontal stack's input row
+    (the 1 x k convolution reads a patch of it) and, once a row is complete, the vertical
+    stack over it (a whole-row convolution of the k + 1 rows up to it, kept as maps),
+    whose down-projection the next row's pixels add."""
+
+    def __init__(self, model: GatedPixelCNN, images: Tensor, context: Tensor | None) -> None:
+        n, (colours, height, width) = images.shape[0], model.event_shape
+        self.layers, k = model.layers, model.layers[0].k
+        channels = model.layers[0].out.out_channels
+        groups = colour_groups(channels, colours)
+        self.horizontal = [
+            AtPixel(layer.horizontal, torch.cat([groups] * 2), colours) for layer in self.layers
+        ]
+        self.out = [AtPixel(layer.out, groups, colours) for layer in self.layers]
+        self.rows = [conv.empty_map(n, 1, width, images) for conv in self.horizontal]
+        self.vertical = [
+            images.new_zeros(n, layer.vertical.in_channels, height + k, width + 2 * k)
+            for layer in self.layers
+        ]
+        # The row above row 0: the vertical stack is zero there, its projection the bias.
+        self.down = [layer.down.bias[:, None].expand(n, -1, width) for layer in self.layers]
+        self.gated = [images.new_zeros(n, channels) for _ in self.layers]
+        zero = images.new_zeros(n, 2 * channels)
+        self.biases = [(zero, zero)] * len(self.layers)
+        if model.layers[0].context_net is not None:
+            self.biases = [layer.context_net(context).chunk(2, 1) for layer in self.layers]
+
+    def column(self, i: int, j: int, colour: int) -> Tensor:
+        k, last = self.layers[0].k, len(self.layers) - 1
+        for d, layer in enumerate(self.layers):
+            both, s = self.horizontal[d].channels(colour), self.out[d].channels(colour)
+            pre = self.horizontal[d].at(self.rows[d], 0, j, colour)
+            self.gated[d][:, s] = gate(pre + self.down[d][:, both, j] + self.biases[d][1][:, both])
+            h = self.out[d].pointwise(self.gated[d], colour)
+            if layer.residual:
+                h = h + self.rows[d][:, s, 0, j + k]
+            if d < last:
+                self.horizontal[d + 1].write(self.rows[d + 1], 0, j, s, h)
+        return h
+
+    def put(self, i: int, j: int, colour: int, value: Tensor) -> None:
+        k = self.layers[0].k
+        self.horizontal[0].write(self.rows[0], 0, j, slice(colour, colour + 1), value[:, None])
+        self.vertical[0][:, colour, i + k, j + k] = value
+
+    def end_row(self, i: int) -> None:
+        k, last = self.layers[0].k, len(self.layers) - 1
+        for d, layer in enumerate(self.layers):
+            pre = layer.vertical(self.vertical[d][:, :, i : i + k + 1])  # (N, 2p, 1, W)
+            self.down[d] = layer.down(pre)[:, :, 0]
+            if d < last:
+                width = pre.shape[-1]
+                self.vertical[d + 1][:, :, i + k, k : k + width] = gate(
+                    pre + self.biases[d][0][..., None, None]
+                )[:, :, 0]

@@ -152,7 +152,8 @@ def test_samples_follow_the_probabilities(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["fvsbn", "fvsbn-3", "nade", "nade-3", "pixelcnn", "gated",
-                                  "pixelcnn-rgb", "gated-rgb", "lstm", "rnn-3"])  # fmt: skip
+                                  "pixelcnn-rgb", "gated-rgb", "pixelcnn-3", "pixelcnn-mixture",
+                                  "gated-mixture", "lstm", "rnn-3"])  # fmt: skip
 def test_a_fast_sampler_draws_exactly_what_the_generic_one_does(name: str) -> None:
     model = make(name, context=2).eval()
     context = torch.eye(2, dtype=torch.float64)[torch.arange(50) % 2]
@@ -162,6 +163,43 @@ def test_a_fast_sampler_draws_exactly_what_the_generic_one_does(name: str) -> No
     torch.manual_seed(4)
     generic = DiscreteAutoregressive._sample(model, x.clone(), context, 0.8)
     assert torch.equal(fast, generic)
+
+
+# Larger images than MODELS', so the caches span rows, columns and kernel widths.
+IMAGES: dict[str, Callable[[], DiscreteAutoregressive]] = {
+    "pixelcnn-5x5": lambda: PixelCNN((1, 6, 7), context=3, channels=4, blocks=2, first_kernel=5),
+    "pixelcnn-rgb-7x7": lambda: PixelCNN(
+        (3, 4, 5), context=3, levels=4, channels=6, blocks=2, first_kernel=7
+    ),
+    "pixelcnn-rgb-mixture": lambda: PixelCNN(
+        (3, 4, 4), context=3, levels=8, channels=6, blocks=1, first_kernel=3, mixture=2
+    ),
+    "gated-5": lambda: GatedPixelCNN((1, 6, 7), context=3, channels=4, layers=3, kernel=5),
+    "gated-rgb": lambda: GatedPixelCNN((3, 5, 4), context=3, levels=4, channels=6, layers=3),
+    "gated-rgb-mixture": lambda: GatedPixelCNN(
+        (3, 4, 4), levels=8, channels=6, layers=2, mixture=2
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(IMAGES))
+def test_cached_generation_draws_exactly_what_a_full_pass_per_sub_pixel_does(name: str) -> None:
+    torch.manual_seed(1)
+    model = IMAGES[name]().double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    rows = 24
+    context = None
+    if model.context_features:
+        context = torch.eye(3, dtype=torch.float64)[torch.arange(rows) % 3]
+    x = torch.zeros(rows, model.features, dtype=torch.float64)
+    torch.manual_seed(5)
+    cached = model._sample(x.clone(), context, 0.9)
+    torch.manual_seed(5)
+    generic = DiscreteAutoregressive._sample(model, x.clone(), context, 0.9)
+    assert torch.equal(cached, generic)
+    assert len(cached.unique()) == model.levels  # the draws vary: not a trivial agreement
 
 
 def _receptive_field(model: DiscreteAutoregressive, i: int, j: int) -> torch.Tensor:
