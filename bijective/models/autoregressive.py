@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .discrete import DiscreteAutoregressive
+from .running_sum import nade_outputs
 
 
 class Ordered(DiscreteAutoregressive):
@@ -150,8 +151,8 @@ class NADE(Ordered):
 
     def logits(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Tied: the pre-activations a_k of the k-th variable in the ordering by the running
-        sum a_{k+1} = a_k + W_{:,o_k} x_{o_k}, in O(DH) per row, computed over chunks of
-        the variables so no (N, D, H) tensor is held at once outside autograd."""
+        sum a_{k+1} = a_k + W_{:,o_k} x_{o_k}, in O(DH) per row, by one autograd node that
+        walks chunks of the variables and holds no (N, D, H) tensor (models/running_sum.py)."""
         o = self.orders[self.arrangement]
         xs = self.scaled(x.reshape(x.shape[0], -1))[:, o]
         shift = x.new_zeros(x.shape[0], self.hidden)  # the context's term U c, (N, H)
@@ -161,19 +162,9 @@ class NADE(Ordered):
         if not self.tied:
             a = torch.einsum("nj,ihj->nih", xs, self.weight * self._mask) + self.hidden_bias
             out = torch.einsum("ndh,dhk->ndk", torch.sigmoid(a + shift[:, None]), v) + b
-        else:
-            # a_k = c + sum_{j<k} W_j x_j: shift x and W right by one, then a cumulative sum.
-            xs, w = F.pad(xs[:, :-1], (1, 0)), F.pad(self.weight[:, o][:, :-1], (1, 0)).T
-            carry, outs = (self.hidden_bias + shift).expand(x.shape[0], -1), []
-            # A traced program (torch.export) takes any batch: one chunk, no size-based split.
-            rows = 1 if torch.compiler.is_exporting() else x.shape[0]
-            step = max(1, 2**22 // max(1, rows * self.hidden))
-            for start in range(0, self.features, step):
-                part = slice(start, start + step)
-                a = (xs[:, part, None] * w[part]).cumsum(1) + carry[:, None]
-                carry = a[:, -1]
-                outs.append(torch.einsum("ndh,dhk->ndk", torch.sigmoid(a), v[part]))
-            out = torch.cat(outs, 1) + b
+        else:  # a_k = c + U c' + sum_{j<k} W_j x_j, without the (N, D, H) tensor
+            a0 = (self.hidden_bias + shift).expand(x.shape[0], -1)
+            out = nade_outputs(xs, self.weight[:, o].T, a0, v) + b
         logits = torch.empty_like(out)
         logits[:, o] = out
         return logits.squeeze(-1) if self.outputs == 1 else logits
