@@ -48,7 +48,17 @@ class Sliced(Protocol):
 
 
 def solve(net: Sliced, z: Tensor, context: Tensor | None, step: Step) -> tuple[Tensor, Tensor]:
-    """See `MaskedMLP.solve`: x (*, D) and the values (*, D) of the steps."""
+    """See `MaskedMLP.solve`: x (*, D) and the values (*, D) of the steps. Without
+    autograd the D small steps run in inference mode (no version counters or autograd
+    records: about a quarter of their time), and the results leave it as plain tensors."""
+    if torch.is_grad_enabled() or torch.compiler.is_exporting():
+        return _solve(net, z, context, step)
+    with torch.inference_mode():
+        x, values = _solve(net, z, context, step)
+    return x.clone(), values.clone()
+
+
+def _solve(net: Sliced, z: Tensor, context: Tensor | None, step: Step) -> tuple[Tensor, Tensor]:
     D, act = net.features, net.activation
     plan = _plan(net)
     first_b = None  # the first layer's bias: in the plan, unless a context shifts it

@@ -85,6 +85,6 @@ class AffineTransformer:
         return torch.addcmul(shift, x, log_scale.exp()), log_scale
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        shift, log_scale = self._shift_log_scale(params)
-        log_scale = log_scale.neg()
-        return (y - shift) * log_scale.exp(), log_scale
+        # -s in one product (the sequential solve of MAF calls this D times per layer)
+        neg_log_scale = (params[..., 1] * (1 / self.clamp)).tanh() * -self.clamp
+        return (y - params[..., 0]) * neg_log_scale.exp(), neg_log_scale

@@ -112,6 +112,20 @@ def test_solve_matches_the_full_passes(name: str, grad: bool) -> None:
     torch.testing.assert_close(values, expected_values, rtol=1e-10, atol=1e-10)
 
 
+def test_a_solve_without_autograd_returns_plain_tensors() -> None:
+    """It runs in inference mode, but what it returns feeds autograd afterwards (an
+    inference tensor could not be saved for backward) and the kept plan still serves."""
+    flow = bj.flows.MAF(4, transforms=2, hidden=(8,))
+    x = flow.sample((3,))
+    assert not x.is_inference()
+    flow.log_prob(x).sum().backward()  # the sample, saved for backward by the first layer
+    assert all(p.grad is not None for p in flow.parameters())
+    torch.manual_seed(0)
+    again = flow.sample((3,))
+    torch.manual_seed(0)
+    with torch.enable_grad():
+        assert torch.allclose(flow.rsample((3,)), again, atol=1e-6)
+
 def test_solve_gradients_match_the_full_passes() -> None:
     # Moderate random weights: with scale-1 noise the gradients reach 1e7 and both
     # computations round at the 1e-8 relative level, which would test nothing.
