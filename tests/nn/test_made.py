@@ -126,6 +126,7 @@ def test_a_solve_without_autograd_returns_plain_tensors() -> None:
     with torch.enable_grad():
         assert torch.allclose(flow.rsample((3,)), again, atol=1e-6)
 
+
 def test_solve_gradients_match_the_full_passes() -> None:
     # Moderate random weights: with scale-1 noise the gradients reach 1e7 and both
     # computations round at the 1e-8 relative level, which would test nothing.
