@@ -11,7 +11,7 @@ row. The seconds per step are measured first by two probe runs of bj.train's loo
 and 2N steps, about PROBE_SECONDS and twice that, draws and bookkeeping included,
 validation timed apart; their difference cancels the start-up) at the thread count the
 row trains with (`train.threads: auto`: 1 for vectors, the free cores for
-images); steps = budget / that (at least 100, at most 30,000). Every row runs eagerly
+images); steps = budget / that (at least 100, at most --most-steps, 30,000 by default). Every row runs eagerly
 (train.compile false), so the probe measures the steps the run takes. The table then gives the measured training seconds (validation and
 evaluation excluded) beside the budget, and flags a row more than 10% off it.
 
@@ -20,7 +20,9 @@ training set, binarisation and compute, and are not comparable with the first.
 
     python benchmarks/autoregressive.py table --data mnist --budget 150
     python benchmarks/autoregressive.py table --data fashion-mnist --budget 100
-    python benchmarks/autoregressive.py speed     # NADE O(DH) vs O(D^2 H); PixelCNN sampling
+    python benchmarks/autoregressive.py table --data mnist --budget 600 --most-steps 150000 \
+        --name autoregressive_600s --rows fvsbn nade made made-masks pixelcnn gated-pixelcnn lstm
+    python benchmarks/autoregressive.py speed     # NADE step, cached PixelCNN and MAF sampling (3 processes)
     python benchmarks/autoregressive.py text --budget 300   # LSTM vs unigram and bigram
 
 -> results/autoregressive.md (table), autoregressive_speed.md, autoregressive_text.md
@@ -32,6 +34,8 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from functools import partial
@@ -44,7 +48,6 @@ from report import RESULTS, markdown, save, write
 import bijective as bj
 import bijective.train as T
 import bijective.train.run  # noqa: F401  (T.run: ValidationClock wraps its build)
-from bijective.models import DiscreteAutoregressive
 from bijective.train.loop import make_optimizer
 from bijective.train.threads import auto_threads, using_threads
 
@@ -136,8 +139,8 @@ def sampling_seconds(experiment: T.Experiment, n: int = 16) -> float:
     return (time.perf_counter() - started) / n
 
 
-def table(data: str, budget: float, rows: list[str]) -> None:
-    path = RESULTS / "autoregressive.json"
+def table(data: str, budget: float, rows: list[str], name: str, most_steps: int) -> None:
+    path = RESULTS / f"{name}.json"
     previous = json.loads(path.read_text())["rows"] if path.exists() else []
     kept = [r for r in previous if r["data"] != data or r["row"] not in rows]
     results = []
@@ -145,7 +148,7 @@ def table(data: str, budget: float, rows: list[str]) -> None:
         for row in rows:
             probe = config_of(data, row, [])
             per_step, threads = seconds_per_step(probe)
-            steps = max(100, min(30_000, int(budget / per_step)))
+            steps = max(100, min(most_steps, int(budget / per_step)))
             every = max(steps // 8, 1)
             overrides = [f"train.steps={steps}", f"train.eval_every={every}"]
             config = config_of(data, row, [*overrides, f"train.checkpoint_every={steps}"])
@@ -178,7 +181,7 @@ def table(data: str, budget: float, rows: list[str]) -> None:
                 f"({r['training_seconds']:.0f} s training), {r['sample_ms_per_image']:.1f} ms/sample",
                 flush=True,
             )
-            write_table(kept + results)
+            write_table(kept + results, name)
 
 
 # The papers' numbers on binarised MNIST: (model, -log p(x) nats, source, training images,
@@ -219,7 +222,7 @@ PUBLISHED = [
 ]
 
 
-def write_table(rows: list[dict]) -> None:
+def write_table(rows: list[dict], name: str) -> None:
     order = [*MODELS, *VAES]
     rows = sorted(rows, key=lambda r: (r["data"] != "mnist", order.index(r["row"])))
     header = ["data", "model", "test NLL (nats)", "parameters", "steps (best)", "threads",
@@ -284,7 +287,7 @@ def write_table(rows: list[dict]) -> None:
         ]
     )
     settings = {"test_set": "binarised once, seeded by data.seed + 2"}
-    write("autoregressive", settings, rows, text)
+    write(name, settings, rows, text)
 
 
 def nade_reference(model: bj.models.NADE, x: torch.Tensor) -> torch.Tensor:
@@ -305,40 +308,133 @@ def best_of(function, repeats: int = 3) -> float:  # noqa: ANN001
     return min(times)
 
 
-@torch.no_grad()
-def speed() -> None:
+def median_ratio(slow, fast, repeats: int) -> tuple[float, float, float]:  # noqa: ANN001
+    """(median of slow/fast over interleaved repeats, median slow s, median fast s)."""
+    pairs = []
+    for _ in range(repeats + 1):
+        a, b = best_of(slow, 1), best_of(fast, 1)
+        pairs.append((a / b, a, b))
+    pairs = pairs[1:]  # the first pair warms up
+    return tuple(statistics.median(p[i] for p in pairs) for i in range(3))  # type: ignore[return-value]
+
+
+def nade_step_reference(model: bj.models.NADE, x: torch.Tensor) -> torch.Tensor:
+    """NADE's log p with plain autograd over the materialised (N, D, H) pre-activations
+    a_k = c + sum_{j<k} W_j x_j (an exclusive cumulative sum): what autograd keeps when
+    no custom node is used."""
+    terms = x[:, :, None] * model.weight.T
+    a = model.hidden_bias + terms.cumsum(1) - terms
+    logits = torch.einsum("ndh,dh->nd", torch.sigmoid(a), model.out_weight[..., 0])
+    logits = logits + model.out_bias[:, 0]
+    return -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(
+        -1
+    )
+
+
+def training_step(model: torch.nn.Module, log_prob, x: torch.Tensor):  # noqa: ANN001, ANN201
+    optimizer = torch.optim.Adam(model.parameters(), 1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        (-log_prob(x).mean()).backward()
+        optimizer.step()
+
+    return step
+
+
+def speed_once() -> list[dict]:
+    """One process's rows, on one thread; ratios are of timings interleaved in it."""
+    torch.set_num_threads(1)
     rows = []
+    torch.manual_seed(0)
+    x = torch.randint(0, 2, (100, 784)).float()
+    made, nade = bj.models.MADE(784, hidden=(500,)), bj.models.NADE(784, hidden=500)
+    made_step = training_step(made, made.log_prob, x)
+    ratio, slow, fast = median_ratio(training_step(nade, nade.log_prob, x), made_step, 10)
+    rows.append({"case": "NADE training step, D=784, H=500, batch 100", "ratio": ratio,
+                 "bijective_s": slow, "reference_s": fast,
+                 "reference": "MADE (one hidden layer of 500) training step",
+                 "ratio_is": "bijective / reference (issue 29: at most 3)"})  # fmt: skip
+    reference = training_step(nade, partial(nade_step_reference, nade), x)
+    ratio, slow, fast = median_ratio(reference, training_step(nade, nade.log_prob, x), 5)
+    rows.append({"case": "NADE training step, D=784, H=500, batch 100", "ratio": ratio,
+                 "bijective_s": fast, "reference_s": slow,
+                 "reference": "plain autograd over the (N, D, H) pre-activations",
+                 "ratio_is": "reference / bijective"})  # fmt: skip
+    with torch.no_grad():
+        for name, model in (
+            ("PixelCNN 32ch x 5 blocks", bj.models.PixelCNN((1, 28, 28), channels=32, blocks=5)),
+            ("Gated PixelCNN 32ch x 5 layers",
+             bj.models.GatedPixelCNN((1, 28, 28), channels=32, layers=5)),
+        ):  # fmt: skip
+            model.eval()
+            images = torch.zeros(16, 1, 28, 28)
+            one_pass = statistics.median(
+                best_of(partial(model.logits, images), 1) for _ in range(5)
+            )
+            cached = best_of(partial(model.sample, (16,)), 3)
+            rows.append({"case": f"{name}: sample 16 binary images 28x28", "ratio": 784 * one_pass / cached,
+                         "bijective_s": cached, "reference_s": 784 * one_pass,
+                         "reference": "one full network pass per pixel (784 x a measured pass)",
+                 "ratio_is": "reference / bijective (issue 29: at least 26)"})  # fmt: skip
+        flow, z = bj.flows.MAF(64).eval(), torch.randn(512, 64)
+        ratio, slow, fast = median_ratio(
+            partial(flow.sample, (512,)), partial(flow.log_prob, z), 25
+        )
+        rows.append({"case": "MAF D=64 (5 layers, 128x2): sample 512 rows", "ratio": ratio,
+                     "bijective_s": slow, "reference_s": fast,
+                     "reference": "one log_prob pass over 512 rows (the floor)",
+                 "ratio_is": "bijective / reference (issue 29: at most 5)"})  # fmt: skip
     for d in (196, 784, 1568):
         torch.manual_seed(0)
         model, x = bj.models.NADE(d, hidden=500).eval(), torch.randint(0, 2, (100, d)).float()
-        torch.testing.assert_close(model.logits(x), nade_reference(model, x), atol=1e-4, rtol=1e-4)
-        fast = best_of(partial(model.logits, x))
-        slow = best_of(partial(nade_reference, model, x), 1)
-        rows.append({"case": f"NADE log_prob, D={d}, H=500, 100 rows", "fast_s": fast,
-                     "reference_s": slow, "reference": "O(D^2 H): each h_i from scratch"})  # fmt: skip
-    for name, model in (
-        ("PixelCNN 32ch x 5 blocks", bj.models.PixelCNN((1, 28, 28), channels=32, blocks=5)),
-        (
-            "Gated PixelCNN 32ch x 5 layers",
-            bj.models.GatedPixelCNN((1, 28, 28), channels=32, layers=5),
-        ),
-    ):
-        model.eval()
-        x = torch.zeros(16, 784)
-        torch.manual_seed(0)
-        fast = best_of(partial(model._sample, x.clone(), None, 1.0), 1)
-        torch.manual_seed(0)
-        slow = best_of(partial(DiscreteAutoregressive._sample, model, x.clone(), None, 1.0), 1)
-        rows.append({"case": f"{name}: sample 16 images 28x28 (784 passes)", "fast_s": fast,
-                     "reference_s": slow, "reference": "each pass on the whole image"})  # fmt: skip
-        print(rows[-1], flush=True)
-    header = ["case", "bijective (s)", "reference (s)", "speed-up", "reference is"]
+        with torch.no_grad():
+            torch.testing.assert_close(
+                model.logits(x), nade_reference(model, x), atol=1e-4, rtol=1e-4
+            )
+            fast = best_of(partial(model.logits, x))
+            slow = best_of(partial(nade_reference, model, x), 1)
+        rows.append({"case": f"NADE log_prob, D={d}, H=500, 100 rows", "ratio": slow / fast,
+                     "bijective_s": fast, "reference_s": slow,
+                     "reference": "O(D^2 H): each h_i from scratch",
+                 "ratio_is": "reference / bijective"})  # fmt: skip
+    return rows
+
+
+def speed(processes: int = 3) -> None:
+    """speed_once in `processes` separate processes, one after another; per case the
+    median ratio and its range over the processes."""
+    runs = []
+    for _ in range(processes):
+        out = subprocess.run([sys.executable, __file__, "speed-once"], check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+        print(runs[-1], flush=True)
+    rows = []
+    for index, first in enumerate(runs[0]):
+        ratios = sorted(run[index]["ratio"] for run in runs)
+        seconds = [
+            statistics.median(run[index][k] for run in runs) for k in ("bijective_s", "reference_s")
+        ]
+        rows.append(
+            {**first, "ratios": ratios, "bijective_s": seconds[0], "reference_s": seconds[1]}
+        )
+    header = [
+        "case",
+        "bijective (s)",
+        "reference (s)",
+        "reference is",
+        "ratio (range over processes)",
+        "ratio is",
+    ]
     cells = [
-        [r["case"], f"{r['fast_s']:.3f}", f"{r['reference_s']:.3f}",
-         f"{r['reference_s'] / r['fast_s']:.1f}x", r["reference"]]
+        [r["case"], f"{r['bijective_s']:.4f}", f"{r['reference_s']:.4f}",
+         r["reference"], f"{statistics.median(r['ratios']):.1f} ({r['ratios'][0]:.1f}-{r['ratios'][-1]:.1f})",
+         r["ratio_is"]]
         for r in rows
     ]  # fmt: skip
-    save("autoregressive_speed", {"threads": torch.get_num_threads()}, rows, header, cells)
+    settings = {"threads": 1, "processes": processes}
+    save("autoregressive_speed", settings, rows, header, cells)
 
 
 def ngram_bits(train: torch.Tensor, test: torch.Tensor, levels: int) -> tuple[float, float]:
@@ -378,15 +474,19 @@ def text(budget: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["table", "speed", "text"])
+    parser.add_argument("what", choices=["table", "speed", "speed-once", "text"])
     parser.add_argument("--data", default="mnist")
     parser.add_argument("--rows", nargs="+", default=MODELS + VAES)
     parser.add_argument("--budget", type=float, default=150.0, help="training seconds per row")
+    parser.add_argument("--name", default="autoregressive", help="results/NAME.{md,json}")
+    parser.add_argument("--most-steps", type=int, default=30_000, help="a row's step cap")
     args = parser.parse_args()
     if args.what == "table":
-        table(args.data, args.budget, args.rows)
+        table(args.data, args.budget, args.rows, args.name, args.most_steps)
     elif args.what == "speed":
         speed()
+    elif args.what == "speed-once":
+        print(json.dumps(speed_once()))
     else:
         text(args.budget)
 
