@@ -67,6 +67,13 @@ MODELS.add(
 )
 MODELS.add("lstm", models.Recurrent, ("density",), DISCRETE, "LSTM over the sequence (or pixels)")
 MODELS.add(
+    "transformer",
+    models.Transformer,
+    ("density",),
+    DISCRETE,
+    "causal transformer over the sequence (or pixels), cached sampling",
+)
+MODELS.add(
     "rnn",
     partial(models.Recurrent, cell="rnn"),
     ("density",),

@@ -36,6 +36,7 @@ TINY = {
     "gated-pixelcnn": {"channels": 4, "layers": 2},
     "lstm": {"hidden": 6},
     "rnn": {"hidden": 6},
+    "transformer": {"width": 8, "depth": 1, "heads": 2},
 }
 LEVELS = 4  # image flows model 4-level pixels through a DequantizedFlow
 

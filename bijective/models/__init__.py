@@ -1,11 +1,13 @@
 """The likelihood models flows are compared with: autoregressive models of discrete data
-(FVSBN, NADE, MADE, PixelCNN, Gated PixelCNN, RNN/LSTM) and VAEs (with flow posteriors)."""
+(FVSBN, NADE, MADE, PixelCNN, Gated PixelCNN, RNN/LSTM, Transformer) and VAEs (with flow
+posteriors)."""
 
 from .autoregressive import FVSBN, MADE, NADE
 from .discrete import DiscreteAutoregressive
 from .pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN
 from .posteriors import POSTERIORS, Posterior
 from .rnn import Recurrent
+from .transformer import Transformer
 from .vae import VAE
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "PixelCNN",
     "Posterior",
     "Recurrent",
+    "Transformer",
 ]
 
 

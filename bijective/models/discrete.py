@@ -28,8 +28,9 @@ from ..validation import (
 
 
 class DiscreteAutoregressive(Recorded, nn.Module):
-    """Base of FVSBN, NADE, MADE, PixelCNN, GatedPixelCNN and Recurrent: a `bj.Density` on
-    events of `event_shape` with values in {0 .. levels-1}, flattened in (C, H, W) order.
+    """Base of FVSBN, NADE, MADE, PixelCNN, GatedPixelCNN, Recurrent and Transformer: a
+    `bj.Density` on events of `event_shape` with values in {0 .. levels-1}, flattened in
+    (C, H, W) order.
 
     A subclass defines `logits(x, context)`: x (N, *event) float -> (N, D) logits of
     p(x_i = 1) when levels = 2, else (N, D, levels); entry i may depend only on the

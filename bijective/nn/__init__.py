@@ -1,12 +1,16 @@
-"""Conditioner networks: they map (input, context) to the parameters of a flow layer."""
+"""Networks: conditioners that map (input, context) to the parameters of a flow layer, and
+the causal transformer the autoregressive transformer models share."""
 
 from .lipschitz import LipschitzConvNet, LipschitzMLP, LipSwish, SpectralConv2d, SpectralLinear
 from .made import MaskedLinear, MaskedMLP
 from .mlp import MLP
 from .ode import ConcatSquashLinear, ODENet
+from .transformer import CausalTransformer, KeyValueCache
 
 __all__ = [
+    "CausalTransformer",
     "ConcatSquashLinear",
+    "KeyValueCache",
     "LipSwish",
     "LipschitzConvNet",
     "LipschitzMLP",

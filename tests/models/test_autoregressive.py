@@ -20,6 +20,7 @@ from bijective.models import (
     GatedPixelCNN,
     PixelCNN,
     Recurrent,
+    Transformer,
 )
 
 # Tiny models, random parameters: (builder, context size).
@@ -49,6 +50,9 @@ MODELS: dict[str, Callable[[int], DiscreteAutoregressive]] = {
     "lstm": lambda c: Recurrent(5, context=c, hidden=6),
     "rnn-3": lambda c: Recurrent(3, context=c, levels=3, hidden=6, cell="rnn"),
     "lstm-truncated": lambda c: Recurrent(5, context=c, hidden=6, layers=2, truncate=2),
+    "transformer": lambda c: Transformer(5, context=c, width=8, depth=2, heads=2),
+    "transformer-3": lambda c: Transformer(3, context=c, levels=3, width=8, depth=1, heads=2),
+    "transformer-rgb": lambda c: Transformer(6, context=c, width=8, depth=2, heads=4, colours=3),
 }
 
 
@@ -153,7 +157,8 @@ def test_samples_follow_the_probabilities(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["fvsbn", "fvsbn-3", "nade", "nade-3", "pixelcnn", "gated",
                                   "pixelcnn-rgb", "gated-rgb", "pixelcnn-3", "pixelcnn-mixture",
-                                  "gated-mixture", "lstm", "rnn-3"])  # fmt: skip
+                                  "gated-mixture", "lstm", "rnn-3", "transformer",
+                                  "transformer-3", "transformer-rgb"])  # fmt: skip
 def test_a_fast_sampler_draws_exactly_what_the_generic_one_does(name: str) -> None:
     model = make(name, context=2).eval()
     context = torch.eye(2, dtype=torch.float64)[torch.arange(50) % 2]
