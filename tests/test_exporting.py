@@ -32,6 +32,7 @@ DISCRETE = {
     "pixelcnn": lambda: bj.models.PixelCNN((1, 4, 4), channels=4, blocks=1, context=2),
     "gated-pixelcnn": lambda: bj.models.GatedPixelCNN((1, 4, 4), channels=4, layers=2),
     "lstm": lambda: bj.models.Recurrent(6, levels=4, hidden=8),
+    "transformer": lambda: bj.models.Transformer(6, levels=3, width=8, depth=2, heads=2),
 }
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from runs import interrupt_during
 
 import bijective.train as T
 from bijective.cli import main
+from bijective.train.metrics import read_metrics
 
 FORTUNES = Path(__file__).parents[1] / "fixtures" / "fortunes"
 TRAIN = {"steps": 30, "batch": 32, "lr": 0.003, "eval_every": 15, "checkpoint_every": 15}
@@ -34,6 +36,7 @@ def write(tmp_path: Path, raw: dict) -> Path:
         ({"name": "nade", "hidden": 16}, {}),
         ({"name": "made", "hidden": [32], "masks": 2, "order_agnostic": True}, {}),
         ({"name": "gated-pixelcnn", "channels": 8, "layers": 2}, {"steps": 60, "lr": 0.01}),
+        ({"name": "transformer", "width": 16, "depth": 1, "heads": 2}, {"steps": 60}),
     ],
 )
 def test_an_autoregressive_run_on_binarised_images(tmp_path, capsys, model, train) -> None:
@@ -84,9 +87,14 @@ def test_a_pixelcnn_on_17_level_pixels(tmp_path, mixture) -> None:
     assert results["test_bits_per_dim"] < 4.09  # log2(17): uniform over the levels
 
 
-def test_an_lstm_on_text_writes_text_samples(tmp_path, capsys) -> None:
+@pytest.mark.parametrize(
+    "model",
+    [{"name": "lstm", "hidden": 32}, {"name": "transformer", "width": 32, "depth": 1, "heads": 4}],
+    ids=["lstm", "transformer"],
+)
+def test_a_model_of_text_writes_text_samples(tmp_path, capsys, model) -> None:
     data = {"name": "fortunes", "data_dir": str(FORTUNES), "length": 32}
-    raw = config({"name": "lstm", "hidden": 32}, data, steps=40, batch=16)
+    raw = config(model, data, steps=40, batch=16)
     run = tmp_path / "run"
     assert main(["train", str(write(tmp_path, raw)), "--out", str(run)]) == 0
     results = json.loads((run / "results.json").read_text())
@@ -115,3 +123,22 @@ def test_autoregressive_config_errors(tmp_path) -> None:
     with pytest.raises(T.ConfigError, match="-o .*s.txt: this run's samples are not text"):
         experiment = T.build(T.parse_config(config({"name": "fvsbn"})))
         experiment.save_samples(torch.zeros(2, 64), tmp_path / "s.txt")
+
+
+def test_a_transformer_with_dropout_resumes_exactly(tmp_path, monkeypatch) -> None:
+    """Dropout in attention and the MLP draws from the global generator, which the
+    checkpoint carries: an interrupted run resumes onto the uninterrupted losses."""
+    model = {"name": "transformer", "width": 16, "depth": 2, "heads": 2, "dropout": 0.2}
+    parsed = T.parse_config(config(model, steps=24, eval_every=8, checkpoint_every=8))
+    whole = T.train(parsed, tmp_path / "whole", log=lambda _: None)
+    restore = interrupt_during(monkeypatch, 13)  # the last checkpoint is step 8
+    with pytest.raises(KeyboardInterrupt):
+        T.train(parsed, tmp_path / "cut", log=lambda _: None)
+    restore()
+    resumed = T.resume(tmp_path / "cut", log=lambda _: None)
+    losses = [
+        [r["loss"] for r in read_metrics(run / "metrics.csv")]
+        for run in (tmp_path / "whole", tmp_path / "cut")
+    ]
+    assert losses[0] == losses[1] and len(losses[0]) == 24
+    assert resumed["test_nll"] == whole["test_nll"]
