@@ -1,6 +1,6 @@
 """The autoregressive family beside VAEs and a dequantized flow, on the same binarised
 images, at the same CPU budget: FVSBN, NADE, MADE (1 mask, 8 masks), PixelCNN, Gated
-PixelCNN, LSTM, VAE (diagonal, IAF-4 posterior) and MAF. Test NLL in nats per image
+PixelCNN, LSTM, Transformer, VAE (diagonal, IAF-4 posterior) and MAF. Test NLL in nats per image
 (exact for the autoregressive models, importance-sampled for the VAEs, the dequantization
 bound for MAF), parameters, training time per epoch, sampling time per image.
 
@@ -52,7 +52,17 @@ from bijective.train.loop import make_optimizer
 from bijective.train.threads import auto_threads, using_threads
 
 CONFIGS = Path(__file__).parent.parent / "configs"
-MODELS = ["fvsbn", "nade", "made", "made-masks", "pixelcnn", "gated-pixelcnn", "lstm", "maf"]
+MODELS = [
+    "fvsbn",
+    "nade",
+    "made",
+    "made-masks",
+    "pixelcnn",
+    "gated-pixelcnn",
+    "lstm",
+    "transformer",
+    "maf",
+]
 VAES = ["vae-diagonal", "vae-iaf-4"]
 PROBE_SECONDS = 8.0  # of the real loop (N steps; then 2N), to measure seconds per step
 
