@@ -46,7 +46,11 @@ MODELS.add(
     "i-ResNet (power-series log-det)",
 )
 MODELS.add("ffjord", flows.FFJORD, FLOW, VECTOR, "FFJORD continuous flow (ODE)")
+MODELS.add("tarflow", flows.TarFlow, FLOW, VECTOR, "TarFlow: transformer autoregressive flow")
 MODELS.add("glow", flows.Glow, ("density",), ("shape",), "multi-scale Glow on images")
+MODELS.add(
+    "image-tarflow", flows.ImageTarFlow, ("density",), ("shape",), "TarFlow over image patches"
+)
 MODELS.add(
     "image-realnvp", flows.ImageRealNVP, ("density",), ("shape",), "multi-scale RealNVP on images"
 )

@@ -220,6 +220,37 @@ CASES: list[Case] = [
         bounds=(-30, 30),
         grid=2400,
     ),
+    # TarFlow blocks: a causal transformer over tokens (groups of features, image patches).
+    # (One block; 'reversed' reads the tokens last to first.)
+    Case(
+        "tarflow-block-2",
+        lambda: T.TokenAutoregressive(T.Tokens((2,)), T.AffineTransformer(), 8, 1, 2),
+        (2,),
+        scale=0.2,
+        bounds=(-30, 30),
+        grid=2400,
+    ),
+    Case(
+        "tarflow-block-6-reversed-context",
+        lambda: T.TokenAutoregressive(
+            T.Tokens((6,), 2), T.AffineTransformer(), 8, 2, 2, context=3, reverse=True
+        ),
+        (6,),
+        context=3,
+        scale=0.3,  # at 0.5 the log-scales reach the clamp 5: e^5 times float32's error
+    ),
+    Case(
+        "tarflow-block-spline-4",
+        lambda: T.TokenAutoregressive(T.Tokens((4,), 2), T.SplineTransformer(bins=4), 8, 1, 2),
+        (4,),
+        scale=0.2,
+    ),
+    Case(
+        "tarflow-block-image",
+        lambda: T.TokenAutoregressive(T.Tokens((2, 4, 4), patch=2), T.AffineTransformer(), 8, 1, 2),
+        (2, 4, 4),
+        scale=0.3,  # as above
+    ),
     Case(
         "maf-additive-3", lambda: T.Autoregressive(3, T.AdditiveTransformer(), order="random"), (3,)
     ),

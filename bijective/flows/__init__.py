@@ -9,6 +9,7 @@ from .nice import NICE
 from .nsf import NSF
 from .realnvp import RealNVP
 from .residual import ImageResidualFlow, PlanarFlow, RadialFlow, ResidualFlow
+from .tarflow import ImageTarFlow, TarFlow
 
 __all__ = [
     "DequantizedFlow",
@@ -17,6 +18,7 @@ __all__ = [
     "IAF",
     "ImageRealNVP",
     "ImageResidualFlow",
+    "ImageTarFlow",
     "MAF",
     "NICE",
     "NSF",
@@ -26,5 +28,6 @@ __all__ = [
     "RadialFlow",
     "RealNVP",
     "ResidualFlow",
+    "TarFlow",
     "dequantized",
 ]

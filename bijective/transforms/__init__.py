@@ -13,6 +13,7 @@ from .normalization import ActNorm, BatchNorm
 from .residual import Planar, Radial, Sylvester
 from .reversible import Reversible
 from .splines import SplineTransformer
+from .tokens import TokenAutoregressive, Tokens
 from .transformers import AdditiveTransformer, AffineTransformer, Transformer
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "Squeeze",
     "Sylvester",
     "Tanh",
+    "TokenAutoregressive",
+    "Tokens",
     "Transform",
     "Transformer",
     "dequantization",

@@ -1,0 +1,181 @@
+"""TarFlow (Zhai et al. 2024, "Normalizing Flows are Capable Generative Models",
+arXiv:2412.06329): a stack of autoregressive affine blocks over tokens (a vector's groups
+of features, or an image's patches) whose conditioners are causal transformers, the token
+order reversed between blocks, and a standard normal base.
+
+    log p(x) = log N(f(x); 0, I) + sum_blocks sum_t sum_i s_ti(u_<t)
+
+`noise` sigma > 0 is the paper's Gaussian noise augmentation, the first transform of the
+chain (`NoiseAugmentation`): in train mode the blocks see x + sigma e, e ~ N(0, I), so
+the flow is a model of the noisy data and its eval-mode log_prob, test NLLs included, is
+that model's density. It stays first when the flow is wrapped (`dequantized` puts its
+logit before it: the noise is then in the logit space). `denoise` is the paper's
+score-based step for samples, x + sigma^2 grad_x log p(x) (Tweedie's formula).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ..distributions import StandardNormal
+from ..transforms import AffineTransformer, Compose, TokenAutoregressive, Tokens, Transform
+from .base import Flow
+
+
+class TarFlow(Flow):
+    """TarFlow on vectors: `blocks` TokenAutoregressive blocks over D / `token` tokens of
+    `token` consecutive features, alternately read first-to-last and last-to-first.
+    x (*batch, D) -> log p (*batch).
+
+    Args:
+        features: D.
+        context: C, the size of the context vector of a conditional flow (0: none).
+        blocks: the autoregressive blocks.
+        token: the features per token (dividing D).
+        width: each block's transformer width.
+        depth: each block's transformer blocks.
+        heads: its attention heads.
+        noise: sigma of the Gaussian noise augmentation in training (0: none).
+        dropout: the transformers' dropout (train mode only).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.TarFlow(features=4, blocks=2, token=2, width=16, depth=1, heads=2)
+        >>> flow.log_prob(torch.randn(8, 4)).shape
+        torch.Size([8])
+        >>> flow.sample((3,)).shape  # token by token, with a key-value cache
+        torch.Size([3, 4])
+    """
+
+    def __init__(
+        self,
+        features: int,
+        context: int = 0,
+        blocks: int = 4,
+        token: int = 1,
+        width: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        noise: float = 0.0,
+        dropout: float = 0.0,
+    ) -> None:
+        tokens = Tokens((features,), token)
+        super().__init__(
+            _blocks(tokens, context, blocks, width, depth, heads, noise, dropout),
+            StandardNormal(features),
+        )
+        self.noise = noise
+
+    def denoise(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """x + sigma^2 grad_x log p(x | context): the paper's denoising step (the
+        posterior mean of clean data given noisy x when p is the noisy data's density)."""
+        return _denoised(self, x, context)
+
+
+class ImageTarFlow(Flow):
+    """TarFlow on images (C, H, W): blocks over the (H/p)(W/p) patches of p x p pixels in
+    raster order (C p^2 values each), alternately reversed. x (*batch, C, H, W) -> (*batch).
+
+    Args:
+        shape: the image shape (C, H, W).
+        context: C', the size of the context vector (a one-hot class; 0: none).
+        blocks: the autoregressive blocks.
+        patch: p, the patch side (dividing H and W).
+        width: each block's transformer width.
+        depth: each block's transformer blocks.
+        heads: its attention heads.
+        noise: sigma of the Gaussian noise augmentation in training (0: none).
+        dropout: the transformers' dropout (train mode only).
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> flow = bj.flows.ImageTarFlow((1, 4, 4), blocks=2, patch=2, width=16, depth=1, heads=2)
+        >>> flow.log_prob(torch.randn(2, 1, 4, 4)).shape
+        torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        context: int = 0,
+        blocks: int = 4,
+        patch: int = 2,
+        width: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        noise: float = 0.0,
+        dropout: float = 0.0,
+    ) -> None:
+        tokens = Tokens(shape, patch=patch)
+        super().__init__(
+            _blocks(tokens, context, blocks, width, depth, heads, noise, dropout),
+            StandardNormal(tuple(shape)),
+        )
+        self.noise = noise
+
+    def denoise(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """x + sigma^2 grad_x log p(x | context) (see TarFlow.denoise)."""
+        return _denoised(self, x, context)
+
+
+class NoiseAugmentation(Transform):
+    """The identity, except that in train mode forward returns x + sigma e, e ~ N(0, I)
+    (log-det 0): Gaussian noise augmentation as the first transform of a flow, so that a
+    flow trained through it models the noisy data. Not a bijection in train mode: invert
+    in eval mode.
+
+    Args:
+        event_shape: the shape of one x.
+        sigma: the noise's standard deviation, >= 0.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> noise = bj.flows.tarflow.NoiseAugmentation((2,), 0.1).eval()
+        >>> noise(torch.ones(1, 2))[0]  # eval mode: the identity
+        tensor([[1., 1.]])
+    """
+
+    def __init__(self, event_shape: Sequence[int], sigma: float) -> None:
+        super().__init__()
+        if not sigma >= 0:  # NaN too
+            raise ValueError(f"TarFlow: noise must be a standard deviation >= 0; got {sigma}")
+        self.event_shape, self.context_features, self.sigma = tuple(event_shape), None, sigma
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        ladj = x.new_zeros(x.shape[: x.dim() - len(self.event_shape)])
+        return (x + self.sigma * torch.randn_like(x) if self.training else x), ladj
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        return z, z.new_zeros(z.shape[: z.dim() - len(self.event_shape)])
+
+
+def _blocks(
+    tokens: Tokens,
+    context: int,
+    blocks: int,
+    width: int,
+    depth: int,
+    heads: int,
+    noise: float,
+    dropout: float,
+) -> Compose:
+    if blocks < 1:
+        raise ValueError(f"TarFlow: expected blocks >= 1; got {blocks}")
+    steps = [
+        TokenAutoregressive(
+            tokens, AffineTransformer(), width, depth, heads, context, i % 2 == 1, dropout
+        )
+        for i in range(blocks)
+    ]
+    augmentation = NoiseAugmentation(tokens.event_shape, noise)
+    return Compose(*([augmentation] if noise else []), *steps)
+
+
+def _denoised(flow: TarFlow | ImageTarFlow, x: Tensor, context: Tensor | None) -> Tensor:
+    with torch.enable_grad():
+        x = x.detach().requires_grad_()
+        (score,) = torch.autograd.grad(flow.log_prob(x, context).sum(), x)
+    return (x + flow.noise**2 * score).detach()
