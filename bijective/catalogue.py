@@ -46,6 +46,13 @@ MODELS.add(
     "i-ResNet (power-series log-det)",
 )
 MODELS.add("ffjord", flows.FFJORD, FLOW, VECTOR, "FFJORD continuous flow (ODE)")
+MODELS.add(
+    "flow-matching",
+    flows.FlowMatching,
+    ("density",),
+    VECTOR,
+    "continuous flow trained by flow matching, exact likelihood (ODE)",
+)
 MODELS.add("tarflow", flows.TarFlow, FLOW, VECTOR, "TarFlow: transformer autoregressive flow")
 MODELS.add("glow", flows.Glow, ("density",), ("shape",), "multi-scale Glow on images")
 MODELS.add(

@@ -32,6 +32,13 @@ def nll(model: nn.Module, x: Tensor, context: Tensor | None = None) -> Tensor:
     return -model.log_prob(x, context).mean()
 
 
+def training_loss(model: nn.Module, x: Tensor, context: Tensor | None = None) -> Tensor:
+    """What fitting a model to data minimises: its own `training_loss(x, context)` when it
+    declares one (flow matching's regression), else the NLL."""
+    own = getattr(model, "training_loss", None)
+    return own(x, context) if own is not None else nll(model, x, context)
+
+
 def penalty(model: nn.Module) -> Tensor | float:
     """The regularisers the model's last training pass left (`penalty` of a module, e.g.
     FFJORD's kinetic and Jacobian terms), summed and cleared: added to a training loss."""

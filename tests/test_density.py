@@ -25,6 +25,7 @@ TINY = {
     "resflow": {"blocks": 2, "hidden": (8,)},
     "iresnet": {"blocks": 2, "hidden": (8,)},
     "ffjord": {"hidden": (8,)},
+    "flow-matching": {"hidden": (8,)},
     "tarflow": {"blocks": 2, "width": 8, "depth": 1, "heads": 2},
     "image-tarflow": {"blocks": 2, "patch": 2, "width": 8, "depth": 1, "heads": 2},
     "glow": {"scales": 2, "steps": 1, "channels": 4},

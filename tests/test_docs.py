@@ -26,6 +26,8 @@ def test_the_tutorials_are_all_there() -> None:
         "tutorials/image-flows.md",
         "tutorials/autoregressive.md",
         "tutorials/sharing.md",
+        "tutorials/transformer-flows.md",
+        "tutorials/flow-matching.md",
     }
 
 

@@ -3,6 +3,7 @@
 from .base import Flow, FlowDistribution
 from .dequantized import DequantizedFlow, dequantized
 from .ffjord import FFJORD
+from .flow_matching import FlowMatching
 from .glow import Glow, ImageRealNVP
 from .maf import IAF, MAF
 from .nice import NICE
@@ -14,6 +15,7 @@ from .tarflow import ImageTarFlow, TarFlow
 __all__ = [
     "DequantizedFlow",
     "FFJORD",
+    "FlowMatching",
     "Glow",
     "IAF",
     "ImageRealNVP",

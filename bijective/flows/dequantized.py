@@ -15,6 +15,7 @@ from ..recorded import built_with
 from ..transforms import ActNorm, Compose, Logit
 from ..transforms.dequantization import UniformDequantization, VariationalDequantization
 from .base import Flow
+from .flow_matching import FlowMatching, regression
 
 
 class DequantizedFlow(nn.Module):
@@ -48,6 +49,16 @@ class DequantizedFlow(nn.Module):
         self.event_shape = flow.event_shape
         self.dims = math.prod(flow.event_shape)
         self.recipe: dict[str, Any] | None = None  # set by `dequantized`
+        self.matching: tuple[Any, Any] | None = None  # (path, coupling) of flow matching
+
+    def training_loss(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """What training minimises: the NLL by the bound, or for a flow trained by flow
+        matching its regression on the dequantized y (bijective.flows.flow_matching)."""
+        if self.matching is None:
+            return -self.log_prob(x, context).mean()
+        if not x.is_floating_point():
+            x = x.to(next(self.flow.parameters()).dtype)
+        return regression(self.flow, self.dequantizer(x)[0], context, *self.matching)
 
     def log_prob(self, x: Tensor, context: Tensor | None = None, *, samples: int = 1) -> Tensor:
         """log P(x | context) by the bound with `samples` draws, in nats: (*batch)."""
@@ -103,6 +114,8 @@ def dequantized(
         dequantizer = UniformDequantization(levels, event_dims=len(shape))
     model = DequantizedFlow(flow, dequantizer, levels)
     # How it was made, for bj.save: the flow given (its class and arguments) and the rest.
+    if isinstance(source, FlowMatching):
+        model.matching = (source.path, source.coupling)
     model.recipe = {
         "flow": (type(source), built_with(source)),
         "dequantization": dequantization,

@@ -13,7 +13,8 @@ ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus}
 class ConcatSquashLinear(nn.Module):
     """y = (W h + b) sigmoid(a t + c) + d t: a linear layer gated and shifted by the time t
     (FFJORD's 'concatsquash' layer, Grathwohl et al. 2019, arXiv:1810.01367).
-    h (*batch, in), t a scalar tensor -> (*batch, out)."""
+    h (*batch, in), t a scalar tensor (an ODE solve) or one time per row, (*batch, 1)
+    (flow matching's regression) -> (*batch, out)."""
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
@@ -22,7 +23,7 @@ class ConcatSquashLinear(nn.Module):
         self.shift = nn.Linear(1, out_features, bias=False)
 
     def forward(self, h: Tensor, t: Tensor) -> Tensor:
-        t = t.reshape(1, 1).to(h.dtype)
+        t = t.reshape(1, 1).to(h.dtype) if t.numel() == 1 else t.to(h.dtype)
         return self.linear(h) * torch.sigmoid(self.gate(t)) + self.shift(t)
 
 

@@ -95,7 +95,7 @@ class DensityExperiment(Run):
         return self.inputs(train.x[rows], generator), self.context(labels)
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor | None]) -> Tensor:
-        return objectives.nll(model, *batch) + objectives.penalty(model)
+        return objectives.training_loss(model, *batch) + objectives.penalty(model)
 
     def compile_evaluation(self, log: Callable[[str], None]) -> None:
         """log_prob through torch.compile from here on, for validation and the results
