@@ -84,9 +84,16 @@ class FlowMatching(Flow):
                 f"FlowMatching: expected coupling 'independent' or 'ot'; got {coupling!r}"
             )
         cnf = ContinuousFlow(
-            features, tuple(hidden), context, 1.0, activation, "exact", "exact", method,
-            rtol, atol, max_steps,
-        )  # fmt: skip
+            features,
+            hidden=tuple(hidden),
+            context=context,
+            activation=activation,
+            trace="exact",  # never integrated in training: the field is regressed
+            method=method,
+            rtol=rtol,
+            atol=atol,
+            max_steps=max_steps,
+        )
         super().__init__(cnf, StandardNormal(features))
         self.path, self.coupling = path, coupling
 

@@ -166,7 +166,14 @@ def _blocks(
         raise ValueError(f"TarFlow: expected blocks >= 1; got {blocks}")
     steps = [
         TokenAutoregressive(
-            tokens, AffineTransformer(), width, depth, heads, context, i % 2 == 1, dropout
+            tokens,
+            AffineTransformer(),
+            width=width,
+            depth=depth,
+            heads=heads,
+            context=context,
+            reverse=i % 2 == 1,
+            dropout=dropout,
         )
         for i in range(blocks)
     ]
