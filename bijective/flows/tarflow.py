@@ -22,6 +22,7 @@ from torch import Tensor
 
 from ..distributions import StandardNormal
 from ..transforms import AffineTransformer, Compose, TokenAutoregressive, Tokens, Transform
+from ..transforms.base import batch_shape
 from .base import Flow
 
 
@@ -145,11 +146,11 @@ class NoiseAugmentation(Transform):
         self.event_shape, self.context_features, self.sigma = tuple(event_shape), None, sigma
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        ladj = x.new_zeros(x.shape[: x.dim() - len(self.event_shape)])
+        ladj = x.new_zeros(batch_shape(x, len(self.event_shape)))
         return (x + self.sigma * torch.randn_like(x) if self.training else x), ladj
 
     def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        return z, z.new_zeros(z.shape[: z.dim() - len(self.event_shape)])
+        return z, z.new_zeros(batch_shape(z, len(self.event_shape)))
 
 
 def _blocks(

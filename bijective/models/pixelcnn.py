@@ -121,10 +121,8 @@ class ImageAutoregressive(DiscreteAutoregressive):
         order computes every layer at its own pixel only, for its own colour's channels,
         giving the logits of one full network pass, and so its draws, in O(1) per pixel."""
         n, (colours, height, width) = x.shape[0], self.event_shape
-        images, cache = (
-            x.view(n, *self.event_shape),
-            self._cache(x.view(n, *self.event_shape), context),
-        )
+        images = x.view(n, *self.event_shape)
+        cache = self._cache(images, context)
         hidden_groups = colour_groups(self.out[1].in_channels, colours)
         hidden = AtPixel(self.out[1], hidden_groups, colours)
         last = AtPixel(self.out[3], self.head_groups, colours)

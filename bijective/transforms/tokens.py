@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.transformer import CausalTransformer, KeyValueCache
-from .base import Transform
+from .base import Transform, batch_shape
 from .transformers import Transformer
 
 
@@ -142,26 +142,27 @@ class TokenAutoregressive(Transform):
         theta = self.head(self.network(h, cache))
         return theta.view(*previous.shape, self.transformer.params)
 
-    def _ordered(self, x: Tensor) -> tuple[Tensor, tuple]:
-        """x (*batch, *event) -> its tokens (N, T, d), last first when `reverse`."""
-        batch = x.shape[: x.dim() - len(self.event_shape)]
+    def _ordered(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor | None, tuple]:
+        """x (*batch, *event) -> its tokens (N, T, d), last first when `reverse`, the
+        context as (N, C), and the batch shape."""
+        batch = batch_shape(x, len(self.event_shape))
         u = self.tokens.split(x.reshape(-1, *self.event_shape))
-        return (u.flip(1) if self.reverse else u), batch
+        if context is not None:
+            context = context.expand(*batch, -1).reshape(-1, context.shape[-1])
+        return (u.flip(1) if self.reverse else u), context, batch
 
     def _restored(self, u: Tensor, batch: tuple) -> Tensor:
         u = u.flip(1) if self.reverse else u
         return self.tokens.join(u).reshape(*batch, *self.event_shape)
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        u, batch = self._ordered(x)
-        c = None if context is None else context.expand(*batch, -1).reshape(-1, context.shape[-1])
+        u, c, batch = self._ordered(x, context)
         previous = torch.cat([torch.zeros_like(u[:, :1]), u[:, :-1]], 1)
         z, logd = self.transformer.forward(u, self._params(previous, 0, c))
         return self._restored(z, batch), logd.sum((1, 2)).reshape(batch)
 
     def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        zu, batch = self._ordered(z)
-        c = None if context is None else context.expand(*batch, -1).reshape(-1, context.shape[-1])
+        zu, c, batch = self._ordered(z, context)
         cache = KeyValueCache(len(self.network.blocks))
         previous, solved, logd = torch.zeros_like(zu[:, :1]), [], []
         for t in range(self.tokens.count):

@@ -24,9 +24,9 @@ def randomised(module: torch.nn.Module, scale: float = 0.3) -> torch.nn.Module:
 def naive_inverse(block: T.TokenAutoregressive, z: torch.Tensor, c) -> torch.Tensor:  # noqa: ANN001
     """T full passes: after pass t the first t tokens are exact (x_t needs only x_<t)."""
     x = torch.zeros_like(z)
-    zu, _ = block._ordered(z)
+    zu, c, _ = block._ordered(z, c)
     for _ in range(block.tokens.count):
-        u, batch = block._ordered(x)
+        u, _, batch = block._ordered(x, None)
         previous = torch.cat([torch.zeros_like(u[:, :1]), u[:, :-1]], 1)
         u, _ = block.transformer.inverse(zu, block._params(previous, 0, c))
         x = block._restored(u, batch)
