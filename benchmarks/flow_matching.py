@@ -5,7 +5,7 @@ trace) or by flow-matching regression (no solve), on two moons (noise 0.05, stan
 
 Each trains for `--budget` training seconds (evaluation not counted) at batch 512, Adam
 at lr 1e-3 (FFJORD's configs/moons-ffjord.yaml uses 5e-3 with a cosine schedule over 2,000
-steps; here both run a constant rate, chosen on the validation split: `--lr` to change),
+steps; here both run the same constant rate, not tuned for either: `--lr` to change),
 one thread, three seeds. Every `--every` training seconds the exact validation NLL (2,000
 points) is measured; at the end the exact test NLL (5,000 points) of the best validated
 weights. Reported: FFJORD's final test NLL, the training seconds flow matching takes to
