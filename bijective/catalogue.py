@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from . import flows, models
+from . import flows, models, tabular
 from .data import DATASETS
 from .registry import Entry, Registry
 from .targets import TARGETS
@@ -75,6 +75,13 @@ MODELS.add("made", models.MADE, ("density",), DISCRETE, "MADE density model (K-m
 MODELS.add("pixelcnn", models.PixelCNN, ("density",), PIXELS, "PixelCNN (masked convolutions)")
 MODELS.add(
     "gated-pixelcnn", models.GatedPixelCNN, ("density",), PIXELS, "Gated PixelCNN (no blind spot)"
+)
+MODELS.add(
+    "tabular",
+    tabular.Tabular,
+    ("density",),
+    ("schema",),
+    "table of mixed columns: categorical, count, continuous, bounds, angles, missing",
 )
 MODELS.add("lstm", models.Recurrent, ("density",), DISCRETE, "LSTM over the sequence (or pixels)")
 MODELS.add(

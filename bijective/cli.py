@@ -126,8 +126,10 @@ MAX_PICTURE = 10_000  # samples in one .png grid
 
 def cmd_sample(args: argparse.Namespace) -> None:
     out = Path(args.output)
-    if out.suffix not in (".npy", ".png", ".txt"):
-        raise ConfigError(f"-o {out}: expected a .npy, .png or .txt (text runs) file name")
+    if out.suffix not in (".npy", ".png", ".txt", ".csv"):
+        raise ConfigError(
+            f"-o {out}: expected a .npy, .png, .txt (text runs) or .csv (tables) file name"
+        )
     if args.n < 1:
         raise ConfigError(f"-n {args.n}: expected a positive number of samples")
     if out.suffix == ".png" and args.n > MAX_PICTURE:
@@ -169,7 +171,7 @@ def _sample_in_chunks(
     experiment: training.Experiment, n: int, temperature: float, label: int | None, out: Path
 ) -> int:
     """n samples (per class when conditional and no label) drawn CHUNK at a time and
-    written as they come: to an .npy through a memory map, to a .txt line by line; the
+    written as they come: to an .npy through a memory map, to a .txt or .csv line by line; the
     file appears (by rename) only when complete."""
     labels = [label]
     if label is None and experiment.conditional:
@@ -182,10 +184,13 @@ def _sample_in_chunks(
         for k in labels:
             for size in sizes:
                 chunk = experiment.sample(size, temperature, k)
-                if out.suffix == ".txt":
+                if out.suffix in (".txt", ".csv"):
                     experiment.save_samples(chunk, part)
+                    text = part.read_text(encoding="utf-8")
+                    if out.suffix == ".csv" and row:  # the header row once
+                        text = text.split("\n", 1)[1]
                     with open(tmp, "a", encoding="utf-8") as f:
-                        f.write(part.read_text(encoding="utf-8"))
+                        f.write(text)
                 else:
                     if array is None:
                         shape = (n * len(labels), *chunk.shape[1:])

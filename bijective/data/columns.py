@@ -46,7 +46,10 @@ def numeric(values: np.ndarray, name: str, where: str) -> np.ndarray:
     try:
         return values.astype(np.float64)
     except (ValueError, TypeError):
-        raise ValueError(f"{where}: column {name!r} is not numeric") from None
+        raise ValueError(
+            f"{where}: column {name!r} is not numeric; model a table of mixed columns with "
+            "model tabular (bijective train --data FILE --model tabular)"
+        ) from None
 
 
 def class_codes(values: np.ndarray, where: str) -> np.ndarray:

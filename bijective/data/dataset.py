@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,6 +29,8 @@ class Dataset:
     classes: the number of label values (0 when unlabelled).
     image_shape: (C, H, W) that one row reshapes to, for image data.
     vocabulary: for text, the characters the codes 0..levels-1 stand for.
+    schema: for a table of mixed columns, its bijective.data.schema.Schema: rows are
+        encoded by it (category codes, counts, numbers; NaN where missing).
     shift, scale: the standardisation x -> (x - shift) / scale already applied to every
         split (fitted on train); log p(original) = log p(standardised) - sum(log scale).
     """
@@ -42,6 +45,7 @@ class Dataset:
     shift: Tensor | None = None
     scale: Tensor | None = None
     vocabulary: str | None = None
+    schema: Any = None
 
     @property
     def features(self) -> int:

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..optional import require
-from .columns import Column, array_columns, class_codes, features_and_labels, read_csv
+from .columns import Column, array_columns, class_codes, features_and_labels, pick, read_csv
 from .dataset import Dataset, Split, split
 from .fingerprint import fingerprint
 from .png import pixel_levels, read_png_directory
+from .schema import table_dataset
+from .tables import Table, read_table
 
 TABLES = (".npy", ".npz", ".csv", ".parquet")
 # An .npz with fixed splits holds x_train, x_val, x_test (and labels_* where labelled).
@@ -105,6 +108,27 @@ def _parts(
     return parts
 
 
+def _table(
+    path: Path,
+    columns: Sequence[Column] | None,
+    label: Column | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    column_schema: dict[str, dict[str, Any]] | None,
+    where: str,
+) -> Dataset:
+    if label is not None:
+        raise ValueError(f"{where}: a table's label is one of its columns; give no label")
+    if path.is_dir() or path.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{where}: a table of mixed columns is read from a .csv or .parquet file")
+    table = read_table(path)
+    if columns is not None:
+        names = [table.names[pick(table.names, c, f"{where}: columns")] for c in columns]
+        table = Table(tuple(names), tuple(table.column(n) for n in names))
+    return table_dataset(path.stem, table, seed, val_fraction, test_fraction, column_schema)
+
+
 def read_file(
     path: str,
     columns: tuple[Column, ...] | None = None,
@@ -113,10 +137,14 @@ def read_file(
     test_fraction: float = 0.1,
     seed: int = 0,
     sha256: str | None = None,
+    column_schema: dict[str, dict[str, Any]] | None = None,
+    table: bool = False,
 ) -> Dataset:
     """A Dataset from a file or a PNG directory (see the module docstring); for NumPy
     arrays `columns` and `label` are column indices. With `sha256` (a run records it), the
-    data must be those the run was trained on."""
+    data must be those the run was trained on. With `table` (what a model of mixed tables
+    asks for), a .csv or .parquet file is a table of mixed columns, encoded by its schema
+    (bijective.data.schema; `column_schema` overrides fields of columns by name)."""
     path = Path(path).expanduser()
     where = f"data file {path}"
     if not path.exists():
@@ -126,6 +154,10 @@ def read_file(
             f"{where}: its contents changed since the run recorded them (data.sha256); "
             "restore the file, or start a new run"
         )
+    if table:
+        return _table(path, columns, label, val_fraction, test_fraction, seed, column_schema, where)
+    if column_schema is not None:
+        raise ValueError(f"{where}: column_schema is for a table of mixed columns (model tabular)")
     parts = _parts(path, columns, label, where)
     shapes = {x.shape[1:] for x, _ in parts}
     if len(shapes) > 1:

@@ -12,6 +12,8 @@ from ..registry import Registry
 from .dataset import Dataset, Split, standardise
 from .files import read_file
 from .images import digits, fashion_mnist, mnist
+from .schema import table_dataset
+from .tables import Table, diamonds, penguins
 from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
 from .text import fortunes
 from .toy import TOY
@@ -50,6 +52,20 @@ def _from_root(loader: Callable[[Path], Dataset]) -> Callable[..., Dataset]:
         return loader(Path(data_dir))
 
     return load
+
+
+def _shipped_table(
+    read: Callable[[], Table],
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    column_schema: dict[str, dict[str, Any]] | None = None,
+) -> Dataset:
+    return table_dataset(read.__name__, read(), seed, val_fraction, test_fraction, column_schema)
+
+
+def _first_sentence(function: Callable[..., Any]) -> str:
+    return (function.__doc__ or "").split(";")[0].replace("\n", " ")
 
 
 _TOY_DESCRIPTIONS = {
@@ -106,8 +122,16 @@ DATASETS.add(
     "file",
     read_file,
     ("file",),
+    from_data=("table",),
     description="your own data: .npy, .npz, .csv, .parquet, or a directory of PNG images (path)",
 )
+for _table in (penguins, diamonds):
+    DATASETS.add(
+        _table.__name__,
+        partial(_shipped_table, _table),
+        ("table",),
+        description=_first_sentence(_table),
+    )
 for _loader, _dims in ((power, 6), (gas, 8), (hepmass, 21), (miniboone, 43), (bsds300, 63)):
     DATASETS.add(
         _loader.__name__,
@@ -117,10 +141,11 @@ for _loader, _dims in ((power, 6), (gas, 8), (hepmass, 21), (miniboone, 43), (bs
     )
 
 
-def load(name: str, standardise_data: bool = True, **options: Any) -> Dataset:
+def load(name: str, standardise_data: bool = True, table: bool = False, **options: Any) -> Dataset:
     """The data set `name` with the loader's `options` (see `DATASETS[name].options`).
     Continuous sets are standardised with train statistics unless standardise_data is
-    False; discrete sets (levels set) stay integers."""
+    False; discrete sets (levels set) stay integers. `table`: a file is read as a table
+    of mixed columns (what a model of tables asks for)."""
     source = DATASETS[name]
     unknown = sorted(set(options) - set(source.options))
     if unknown:
@@ -128,7 +153,11 @@ def load(name: str, standardise_data: bool = True, **options: Any) -> Dataset:
             f"data set {name!r} takes no option {unknown[0]!r}; "
             f"its options: {', '.join(source.options) or 'none'}"
         )
+    if "table" in source.from_data:
+        options["table"] = table
     data = source.build(**options)
+    if data.schema is not None:  # NaN marks a missing entry; the schema checked the rest
+        return data
     for part in ("train", "val", "test"):
         x = getattr(data, part).x
         if not x.isfinite().all():

@@ -179,11 +179,13 @@ def build_model(config: Config, entry: Entry, arguments: dict[str, Any]) -> nn.M
     return model.to(config.train.torch_device())
 
 
-def load_data(config: Config) -> Dataset:
-    """The configured data set; ConfigError for NaN in the data, a malformed file (a bad
+def load_data(config: Config, table: bool = False) -> Dataset:
+    """The configured data set (with `table`, a file read as a table of mixed columns and
+    nothing standardised); ConfigError for NaN in the data, a malformed file (a bad
     header, the wrong shape, ...), and FileNotFoundError for a missing one."""
+    standardise = config.data.standardise and not table
     try:
-        return load(config.data.name, config.data.standardise, **config.data.loader_options())
+        return load(config.data.name, standardise, table, **config.data.loader_options())
     except ValueError as error:
         raise ConfigError(f"data: {error}") from None
     except (IndexError, KeyError, EOFError, struct.error, OSError) as error:

@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ... import objectives
 from ...data import Dataset, Split, binarise
+from ...data.schema import infer
+from ...data.tables import as_table, csv_text
 from ...data.text import decode
 from ...flows import DequantizedFlow, Flow, dequantized
 from ...registry import Entry
@@ -111,6 +114,17 @@ class DensityExperiment(Run):
         x = self.split_inputs(split, seed)
         return self.mean_negative(score, seed, x, self.context(split.labels))
 
+    @torch.no_grad()
+    def nll_by_column_type(self, split: Split, seed: int) -> dict[str, float]:
+        """test_nll_categorical, _count, _continuous: the mean -log p of a table's rows
+        by the model's terms for each type of column (they sum to test_nll)."""
+        x = self.split_inputs(split, seed)
+        totals: dict[str, float] = {}
+        for rows in x.split(self.config.train.eval_batch):
+            for kind, log_p in self.model.eval().log_prob_parts(rows).items():
+                totals[kind] = totals.get(kind, 0.0) - float(log_p.sum())
+        return {f"test_nll_{kind}": total / len(x) for kind, total in totals.items()}
+
     def validate(self, model: nn.Module) -> float:
         return self.nll(self.data.val, self.config.data.seed + 1)
 
@@ -137,6 +151,8 @@ class DensityExperiment(Run):
                 "test_bits_per_dim_iw": objectives.bits_per_dim(iw, self.data.features),
                 "importance_samples": samples,
             }
+        if hasattr(self.model, "log_prob_parts"):  # a table: the NLL by column type
+            results |= self.nll_by_column_type(self.data.test, seed + 2)
         if self.data.vocabulary is not None:
             with self.seeded(seed + 3):
                 results["text_samples"] = [decode(row) for row in self.sample(3)]
@@ -175,7 +191,14 @@ class DensityExperiment(Run):
         return y
 
     def save_samples(self, samples: Tensor, path: Path, caption: str = "") -> None:
-        """.txt for the samples of a text model (one line per sample, newlines as \\n)."""
+        """.txt for the samples of a text model (one line per sample, newlines as \\n);
+        .csv for a table's (its column names, categories and integers as in the data)."""
+        if path.suffix == ".csv":
+            if self.data.schema is None:
+                raise ConfigError(f"-o {path}: this run's samples are not a table; use .npy")
+            table = self.data.schema.decode(samples.numpy())
+            write_atomically(path, csv_text(table))
+            return None
         if path.suffix != ".txt":
             return super().save_samples(samples, path, caption)
         if self.data.vocabulary is None:
@@ -232,8 +255,34 @@ def _levels(config: Config, data: Dataset) -> tuple[int | None, int]:
     return 2**n_bits, 8 - n_bits
 
 
+def _tables(config: Config, entry: Entry) -> Dataset:
+    """The data, as a table encoded by its schema where the model models tables: a
+    numeric set becomes a table of its columns ("0", "1", ...)."""
+    tabular = "schema" in entry.from_data
+    data = load_data(config, table=tabular)
+    if data.schema is not None and not tabular:
+        raise ConfigError(
+            f"model: {entry.name} models vectors of numbers; {data.name!r} is a table of mixed "
+            "columns: use model tabular"
+        )
+    if tabular and data.schema is None:
+        if data.levels is not None or config.data.conditional:
+            raise ConfigError(f"model: {entry.name} models tables; {data.name!r} is not one")
+        splits = (data.train, data.val, data.test)
+        whole = as_table(torch.cat([s.x for s in splits]).numpy())
+        ends = np.cumsum([len(s) for s in splits])
+        try:
+            schema = infer(whole, whole.rows(range(ends[0])), where=f"data set {data.name!r}")
+        except ValueError as error:
+            raise ConfigError(f"data: {error}") from None
+        rows = torch.as_tensor(schema.encode(whole), dtype=torch.float32).tensor_split(ends[:2])
+        encoded = [Split(part) for part in rows]
+        data = replace(data, train=encoded[0], val=encoded[1], test=encoded[2], schema=schema)
+    return data
+
+
 def build(config: Config, entry: Entry) -> DensityExperiment:
-    data = load_data(config)
+    data = _tables(config, entry)
     levels, shift = _levels(config, data)
     context = 0
     if config.data.conditional:
@@ -249,6 +298,7 @@ def build(config: Config, entry: Entry) -> DensityExperiment:
         "context": context,
         "shape": data.image_shape,
         "levels": levels,
+        "schema": None if data.schema is None else data.schema.to_dict(),
     }
     if "levels" in entry.from_data and levels is None:
         raise ConfigError(f"model: {entry.name} models discrete data; {data.name!r} is continuous")
