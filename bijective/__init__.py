@@ -11,7 +11,7 @@ and `bj.export` (a program to serve) and `bj.pretrained` (the shipped models);
 from importlib import import_module
 from typing import Any
 
-from . import data, distributions, flows, models, nn, objectives, targets, transforms, viz
+from . import data, distributions, flows, models, nn, objectives, tabular, targets, transforms, viz
 from .checks import CheckError, CheckReport, check
 from .density import Density
 from .flows import Flow
@@ -25,6 +25,7 @@ __all__ = [
     "CheckReport",
     "ConvergenceError",
     "Density",
+    "DensityEstimator",
     "Flow",
     "catalogue",
     "check",
@@ -40,6 +41,7 @@ __all__ = [
     "save",
     "targets",
     "set_validation",
+    "tabular",
     "train",
     "transforms",
     "validation_enabled",
@@ -53,6 +55,7 @@ _FUNCTIONS = {
     "load": ".saving",
     "export": ".exporting",
     "pretrained": ".zoo",
+    "DensityEstimator": ".estimator",
 }
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import bijective as bj
+from bijective.data.schema import ColumnSpec, Schema
 from bijective.catalogue import MODELS
 
 VECTOR = {"features": 3}
@@ -40,13 +41,22 @@ TINY = {
     "lstm": {"hidden": 6},
     "rnn": {"hidden": 6},
     "transformer": {"width": 8, "depth": 1, "heads": 2},
+    "tabular": {"hidden": (8,), "categorical_hidden": (8,), "bins": 3},
 }
+SCHEMA = Schema(
+    (
+        ColumnSpec("c", "categorical", categories=("a", "b")),
+        ColumnSpec("n", "count", lower=0.0),
+        ColumnSpec("y", "continuous"),
+    )
+).to_dict()
 LEVELS = 4  # image flows model 4-level pixels through a DequantizedFlow
 
 
 def make(name: str, context: int = 0) -> torch.nn.Module:
     entry = MODELS[name]
     supplied = {"features": 3, "context": context, "shape": (1, 4, 4), "levels": LEVELS}
+    supplied["schema"] = SCHEMA
     torch.manual_seed(0)
     model = entry.build(**{k: supplied[k] for k in entry.from_data}, **TINY[name])
     if "shape" in entry.from_data and "levels" not in entry.from_data:
@@ -60,6 +70,10 @@ def data(model: torch.nn.Module, n: int) -> torch.Tensor:
         return torch.randint(0, LEVELS, shape).double()
     if isinstance(model, bj.models.VAE):
         return torch.randint(0, 2, shape).double()
+    if isinstance(model, bj.tabular.Tabular):
+        return torch.stack(
+            [torch.randint(0, 2, (n,)), torch.randint(0, 5, (n,)), torch.randn(n)], 1
+        ).double()
     return torch.randn(shape, dtype=torch.float64)
 
 

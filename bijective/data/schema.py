@@ -228,7 +228,10 @@ def infer(
                 f"{where}: column_schema.{name}: no field {bad[0]!r}; fields: "
                 + ", ".join(OVERRIDABLE)
             )
-        spec = _kind(name, domain.column(name), wanted.get("kind"), max_categories, where)
+        kind = wanted.get("kind", "continuous" if "period" in wanted else None)
+        spec = _kind(name, domain.column(name), kind, max_categories, where)
+        if "period" in wanted:  # an angle: no inferred bound
+            spec = replace(spec, lower=None)
         spec = replace(spec, **{k: v for k, v in wanted.items() if k != "kind"})
         specs.append(_fitted(spec, fit.column(name), "heavy_tails" in wanted, where))
     return Schema(tuple(specs))
@@ -300,7 +303,7 @@ def _fitted(spec: ColumnSpec, values: np.ndarray, heavy_set: bool, where: str) -
                 f"{where}: column_schema.{spec.name}.period: a positive period of a continuous "
                 "column without bounds"
             )
-        return replace(spec, lower=None, heavy_tails=False, shift=0.0, scale=1.0)
+        return replace(spec, heavy_tails=False, shift=0.0, scale=1.0)
     if spec.kind == "count" and (spec.upper is not None or spec.heavy_tails):
         raise ValueError(
             f"{where}: column_schema.{spec.name}: counts take a lower bound only (no upper, "

@@ -69,7 +69,8 @@ class Table:
     def frame(self) -> Any:
         """The table as a pandas DataFrame (pandas needed)."""
         pandas = require("pandas", "pandas", "tables as DataFrames")
-        return pandas.DataFrame(dict(zip(self.names, self.columns, strict=True)))
+        frame = pandas.DataFrame(dict(zip(self.names, self.columns, strict=True)))
+        return frame.fillna(np.nan).infer_objects()  # numbers with gaps as floats with NaN
 
 
 def as_table(data: Any, names: Sequence[str] | None = None) -> Table:
