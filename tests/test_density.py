@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import bijective as bj
-from bijective.data.schema import ColumnSpec, Schema
 from bijective.catalogue import MODELS
+from bijective.data.schema import ColumnSpec, Schema
 
 VECTOR = {"features": 3}
 IMAGE = {"shape": (1, 4, 4)}
