@@ -225,3 +225,41 @@ def image_grid(images: Tensor, path: Path, rows: int | None = None, title: str =
     if title:
         axis.set_title(title, fontsize=9)
     _save(figure, path)
+
+
+def column_marginals(
+    panels: list[tuple[str, list[str] | None, Tensor, Tensor]], path: Path, title: str = ""
+) -> None:
+    """One panel per column of a table, data against samples: (name, categories, data,
+    samples) with codes 0..K-1 (a category's bars) or numbers (histograms on the data's
+    1%-99% range); NaN (a missing entry) is its own bar at the right."""
+    plt = _pyplot()
+    cols = min(4, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for axis, (name, categories, data, samples) in zip(axes.flat, panels, strict=False):
+        if categories is not None:
+            labels = [*categories, "missing"]
+            width = 0.4
+            for shift, values, label in (
+                (-width / 2, data, "data"),
+                (width / 2, samples, "samples"),
+            ):
+                codes = torch.nan_to_num(values, nan=len(categories)).long()
+                share = torch.bincount(codes, minlength=len(labels)).double() / max(len(values), 1)
+                axis.bar(torch.arange(len(labels)) + shift, share, width, label=label)
+            axis.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
+        else:
+            present = data[~data.isnan()].double()
+            lo, hi = (float(q) for q in present.quantile(torch.tensor([0.01, 0.99]).double()))
+            bins = torch.linspace(lo, hi, 31).numpy() if hi > lo else 30
+            for values, label in ((data, "data"), (samples, "samples")):
+                shown = values[~values.isnan()].double().numpy()
+                axis.hist(shown, bins=bins, density=True, alpha=0.5, label=label)
+        axis.set_title(name, fontsize=9)
+    for axis in list(axes.flat)[len(panels) :]:
+        axis.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    if title:
+        figure.suptitle(title)
+    _save(figure, path)

@@ -28,6 +28,7 @@ def test_the_tutorials_are_all_there() -> None:
         "tutorials/sharing.md",
         "tutorials/transformer-flows.md",
         "tutorials/flow-matching.md",
+        "tutorials/tables.md",
     }
 
 

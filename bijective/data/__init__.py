@@ -1,10 +1,10 @@
 """Data sets as fixed train/validation/test splits: the 2-D toy sets, images (digits,
-MNIST, Fashion-MNIST), character-level text (fortunes) and tabular data (the MAF
-paper's sets, sklearn's), with the preprocessing fitted on train (standardisation,
-uniform dequantization, binarisation)."""
+MNIST, Fashion-MNIST), character-level text (fortunes), numeric tabular data (the MAF
+paper's sets, sklearn's) and tables of mixed columns (`tables`, `schema`), with the
+preprocessing fitted on train (standardisation, uniform dequantization, binarisation)."""
 
 from ..optional import MissingDependency
-from . import text
+from . import schema, tables, text
 from .dataset import Dataset, Split, binarise, dequantize, split, standardise
 from .images import digits, fashion_mnist, idx_images, mnist, read_idx
 from .registry import DATASETS, load
@@ -48,10 +48,12 @@ __all__ = [
     "power",
     "read_idx",
     "rings",
+    "schema",
     "sklearn_table",
     "split",
     "standardise",
     "swissroll",
+    "tables",
     "text",
     "two_spirals",
 ]

@@ -127,6 +127,8 @@ def test_the_cli_data_errors_are_one_line_and_write_nothing(tmp_path, monkeypatc
     assert errors == [
         "bijective: error: data.path: missing.csv: no such file or directory",
         "bijective: error: train: give a CONFIG file, or your data with --data FILE",
-        f"bijective: error: data: data file {tmp_path / 't.csv'}: column 'b' is not numeric",
+        f"bijective: error: data: data file {tmp_path / 't.csv'}: column 'b' is not numeric; "
+        "model a table of mixed columns with model tabular (bijective train --data FILE "
+        "--model tabular)",
     ]
     assert not (tmp_path / "runs").exists()

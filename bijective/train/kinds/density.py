@@ -220,7 +220,9 @@ class DensityExperiment(Run):
 
     def write_plots(self, run_dir: Path) -> None:
         plots = figures.start(run_dir, self.metric)
-        if self.data.features == 2:
+        if self.data.schema is not None:
+            figures.table(self, plots)
+        elif self.data.features == 2:
             figures.points_2d(self, plots)
         elif self.data.image_shape is not None:
             figures.images(self, plots)

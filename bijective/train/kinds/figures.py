@@ -3,8 +3,9 @@
 Every run writes plots/curves.png (`start`); then the kind's `write_plots` picks the
 figures of its data: 2-D points (the learned density and samples against the test set),
 images (samples at T = 1 and 0.7, test images, a latent interpolation for a flow, each
-sample beside its nearest training image for an autoregressive model), text (samples as
-lines), a 2-D target (the fitted q against the unnormalised target) and a decoder's means.
+sample beside its nearest training image for an autoregressive model), tables (each
+column of the test rows beside samples), text (samples as lines), a 2-D target (the
+fitted q against the unnormalised target) and a decoder's means.
 The experiments hold no plotting code; viz holds no run.
 """
 
@@ -120,6 +121,20 @@ def images(run: DataRun, plots: Path) -> None:
         train = run.to_data_space(run.split_inputs(data.train, run.config.data.seed))
         title = "each sample beside its nearest training image"
         viz.image_grid(grid(nearest(samples, train)), plots / "samples_nearest.png", 8, title)
+
+
+def table(run: DataRun, plots: Path) -> None:
+    """columns.png: each column of the test rows beside as many samples (a bar per
+    category, histograms of numbers; missing entries as a bar of their own)."""
+    test = _test_rows(run)
+    with run.seeded(0):
+        samples = run.sample(len(test))
+    panels = []
+    for j, spec in enumerate(run.data.schema.columns):
+        categories = list(spec.categories) if spec.kind == "categorical" else None
+        panels.append((spec.name, categories, test[:, j], samples[:, j]))
+    title = f"{len(test)} test rows and as many samples"
+    viz.column_marginals(panels, plots / "columns.png", title)
 
 
 def text(run: DataRun, plots: Path) -> None:
