@@ -22,9 +22,10 @@ Settings: each synthesizer at SDV's documented defaults (CTGAN and TVAE 300 epoc
 500), one torch thread for every model (OMP_NUM_THREADS=1 is set here before numpy and
 torch load). bijective's recipe is fixed, not tuned on any split: MADE conditioners 128 x 2
 (categoricals 128), 8 bins, 2 layers; Adam 1e-3, batch 256 (penguins 64, dropout 0.1),
-6,000 steps (penguins 3,000). A column's bounds describe its domain, as `bijective train`
-infers them from every row: a column with a zero or negative value anywhere in the
-table is not given a lower bound of 0.
+6,000 steps (penguins 3,000). A column's bounds and whether it can be missing describe its
+domain, as `bijective train` infers them from every row: a column with a zero or
+negative value anywhere in the table gets no lower bound of 0, and one with a missing
+entry anywhere may be missing.
 
 SDV needs pandas < 3: run it in an environment with the `bench-tabular` extra, e.g.
 
@@ -82,10 +83,18 @@ def split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-def not_positive(frame: pd.DataFrame) -> dict[str, dict]:
-    """No lower bound for a numeric column with a value <= 0 anywhere in the table."""
+def domain(frame: pd.DataFrame) -> dict[str, dict]:
+    """What the whole table says of its columns, as `bijective train` infers it from
+    every row: no lower bound for a numeric column with a value <= 0 anywhere, and
+    `missing` for a column with a missing entry anywhere."""
+    fields: dict[str, dict] = {}
     numeric = frame.select_dtypes("number")
-    return {c: {"lower": None} for c in numeric if (numeric[c] <= 0).any()}
+    for column in frame:
+        if column in numeric and (numeric[column] <= 0).any():
+            fields.setdefault(column, {})["lower"] = None
+        if frame[column].isna().any():
+            fields.setdefault(column, {})["missing"] = True
+    return fields
 
 
 def fit_bijective(train: pd.DataFrame, whole: pd.DataFrame, recipe: dict, seed: int):
@@ -98,7 +107,7 @@ def fit_bijective(train: pd.DataFrame, whole: pd.DataFrame, recipe: dict, seed: 
     }
     return bj.DensityEstimator(
         options=options,
-        column_schema=not_positive(whole),
+        column_schema=domain(whole),
         steps=recipe["steps"],
         batch=recipe["batch"],
         lr=1e-3,
@@ -118,7 +127,7 @@ def fit_sdv(kind: str, train: pd.DataFrame, seed: int):
         "CTGAN": CTGANSynthesizer,
         "TVAE": TVAESynthesizer,
     }[kind](metadata, **({} if kind == "GaussianCopula" else {"enable_gpu": False}))
-    synthesizer.fit(train)
+    synthesizer.fit({"table": train})  # SDV 2: one table, by name
     return synthesizer, metadata
 
 
@@ -181,6 +190,8 @@ def run(name: str, kind: str, seed: int) -> dict:
         row["fit_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
         synthetic = synthesizer.sample(num_rows=len(test))
+        if isinstance(synthetic, dict):
+            synthetic = synthetic["table"]
         row["sample_seconds"] = time.perf_counter() - started
     row |= quality(test, synthetic, metadata)
     row["detection_auc"] = detection(test, synthetic, seed)

@@ -49,7 +49,8 @@ class Dataset:
 
     @property
     def features(self) -> int:
-        return self.train.x.shape[-1]
+        train = self.train
+        return train.x.shape[-1] if isinstance(train, Split) else train.features
 
     @property
     def standardisation_log_det(self) -> float:

@@ -15,6 +15,7 @@ records: fingerprint.py; data held in memory written as an .npz: in_memory.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from .dataset import Dataset, Split, split
 from .fingerprint import fingerprint
 from .png import pixel_levels, read_png_directory
 from .schema import table_dataset
+from .streaming import split_file
 from .tables import Table, read_table
 
 TABLES = (".npy", ".npz", ".csv", ".parquet")
@@ -138,13 +140,19 @@ def read_file(
     seed: int = 0,
     sha256: str | None = None,
     column_schema: dict[str, dict[str, Any]] | None = None,
+    stream: bool = False,
+    workers: int = 0,
     table: bool = False,
 ) -> Dataset:
     """A Dataset from a file or a PNG directory (see the module docstring); for NumPy
     arrays `columns` and `label` are column indices. With `sha256` (a run records it), the
     data must be those the run was trained on. With `table` (what a model of mixed tables
     asks for), a .csv or .parquet file is a table of mixed columns, encoded by its schema
-    (bijective.data.schema; `column_schema` overrides fields of columns by name)."""
+    (bijective.data.schema; `column_schema` overrides fields of columns by name). With
+    `stream`, a .npy or .parquet file is never loaded whole: split by position (the last
+    test_fraction test, then val_fraction of the rest validation), standardised by one
+    streaming pass, and read in chunks by `workers` DataLoader processes in training
+    (bijective.data.streaming)."""
     path = Path(path).expanduser()
     where = f"data file {path}"
     if not path.exists():
@@ -154,6 +162,13 @@ def read_file(
             f"{where}: its contents changed since the run recorded them (data.sha256); "
             "restore the file, or start a new run"
         )
+    if workers < 0:
+        raise ValueError(f"{where}: workers must be >= 0; got {workers}")
+    if stream:
+        if columns is not None or label is not None or table or column_schema is not None:
+            raise ValueError(f"{where}: stream reads whole rows of numbers (no columns, label)")
+        splits = split_file(path, val_fraction, test_fraction)
+        return Dataset("file", *(replace(s, workers=workers) for s in splits))
     if table:
         return _table(path, columns, label, val_fraction, test_fraction, seed, column_schema, where)
     if column_schema is not None:

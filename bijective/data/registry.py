@@ -4,6 +4,7 @@ continuous sets standardised on train, discrete ones left as integers to dequant
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from .dataset import Dataset, Split, standardise
 from .files import read_file
 from .images import digits, fashion_mnist, mnist
 from .schema import table_dataset
+from .streaming import Streamed, standardised
 from .tables import Table, diamonds, penguins
 from .tabular import bsds300, gas, hepmass, miniboone, power, sklearn_table
 from .text import fortunes
@@ -158,6 +160,12 @@ def load(name: str, standardise_data: bool = True, table: bool = False, **option
     data = source.build(**options)
     if data.schema is not None:  # NaN marks a missing entry; the schema checked the rest
         return data
+    if isinstance(data.train, Streamed):  # one pass: checked, and standardised
+        parts = standardised(
+            (data.train, data.val, data.test), f"data set {name!r}", standardise_data
+        )
+        shift, scale = parts[0].shift, parts[0].scale
+        return replace(data, train=parts[0], val=parts[1], test=parts[2], shift=shift, scale=scale)
     for part in ("train", "val", "test"):
         x = getattr(data, part).x
         if not x.isfinite().all():

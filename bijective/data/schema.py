@@ -29,7 +29,7 @@ from .dataset import Dataset, Split, split
 from .tables import Table
 
 Kind = Literal["categorical", "count", "continuous"]
-OVERRIDABLE = ("kind", "lower", "upper", "period", "heavy_tails")
+OVERRIDABLE = ("kind", "lower", "upper", "period", "heavy_tails", "missing")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _encode_column(spec: ColumnSpec, values: np.ndarray, where: str, bounds: boo
     if not present.all() and not spec.missing:
         raise ValueError(
             f"{where}: column {spec.name!r} has missing entries but had none when the schema "
-            "was fitted; fit on data with missing entries in it, or fill them"
+            f"was fitted; declare column_schema.{spec.name}.missing: true, or fill them"
         )
     out = np.full(len(values), np.nan)
     if spec.kind == "categorical":
@@ -208,7 +208,8 @@ def infer(
 ) -> Schema:
     """The schema of `domain`'s columns (kinds, categories, missing entries, bounds from
     all its rows), with shift and scale fitted on `fit` (default: `domain`); `overrides`
-    maps a column name to fields among kind, lower, upper, period, heavy_tails."""
+    maps a column name to fields among kind, lower, upper, period, heavy_tails and missing
+    (true: the column may be missing in rows to come, though none is in `domain`)."""
     if len(domain) == 0 or not domain.names:
         raise ValueError(f"{where}: the table is empty; expected rows and columns")
     overrides = dict(overrides or {})

@@ -64,6 +64,13 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def process_place() -> tuple[int, int]:
+    """(rank, world) of this process: torchrun's environment, else (0, 1)."""
+    if not launched():
+        return 0, 1
+    return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+
+
 def join(config: TrainConfig, timeout: float = 300.0) -> Group:
     """This process's Group; with torchrun's environment, the process group is set up
     (once), and the global batch is checked to divide into the processes. `timeout`
@@ -87,10 +94,17 @@ def join(config: TrainConfig, timeout: float = 300.0) -> Group:
     return Group(rank, world, local_rank)
 
 
+class Local(tuple):
+    """A batch already holding only this process's rows (a streamed split reads its own
+    slice of each batch): `shard` passes it on whole."""
+
+
 def shard(batch: Any, group: Group) -> Any:
     """This process's rows of a batch: each tensor's contiguous slice r of N along the
     first dimension (tuples and lists shard element-wise; anything else, e.g. a
-    variational step's beta, is the same on every process)."""
+    variational step's beta, is the same on every process; a Local batch as it is)."""
+    if isinstance(batch, Local):
+        return tuple(batch)
     if group.world == 1:
         return batch
     if isinstance(batch, Tensor):

@@ -35,12 +35,14 @@ from torch import Tensor, nn
 from ... import objectives
 from ...data import Dataset, Split, binarise
 from ...data.schema import infer
+from ...data.streaming import Streamed, step_loader
 from ...data.tables import as_table, csv_text
 from ...data.text import decode
 from ...flows import DequantizedFlow, Flow, dequantized
 from ...registry import Entry
 from ..compiled import Compiled
 from ..config import Config, ConfigError
+from ..distributed import Local, process_place
 from ..faults import write_atomically
 from ..metrics import NLL
 from ..state import Progress
@@ -56,6 +58,8 @@ class DensityExperiment(Run):
     levels: int | None  # the levels the model sees, for discrete data
     shift: int  # discrete pixels are x >> shift
     _log_prob = None  # the compiled log_prob, once compile_evaluation has run
+    _batches = None  # a streamed split's batches, and the step the next one is for
+    _next_step = 0
 
     @property
     def binarised(self) -> bool:
@@ -91,11 +95,34 @@ class DensityExperiment(Run):
         return self.inputs(split.x, torch.Generator().manual_seed(seed))
 
     def draw(self, generator: torch.Generator, step: int) -> tuple[Tensor, Tensor | None]:
-        """A training minibatch, rows drawn with replacement (binarised afresh)."""
+        """A training minibatch, rows drawn with replacement (binarised afresh); from a
+        streamed file, step `step`'s rows (bijective.data.streaming), this process's only."""
         train = self.data.train
+        if isinstance(train, Streamed):
+            return Local((self._streamed(train, step).to(self.device), None))
         rows = torch.randint(len(train), (self.config.train.batch,), generator=generator)
         labels = None if train.labels is None else train.labels[rows]
         return self.inputs(train.x[rows], generator), self.context(labels)
+
+    def _streamed(self, train: Streamed, step: int) -> Tensor:
+        """The rows of `step` from the DataLoader, started again where a step is not the
+        one after the last (a resumed run, or the first batch drawn twice)."""
+        if self._batches is None or self._next_step != step:
+            rank, world = process_place()
+            last = self.config.train.steps
+            loader = step_loader(
+                train,
+                self.config.train.batch,
+                self.config.train.seed,
+                step,
+                last,
+                workers=train.workers,
+                rank=rank,
+                world=world,
+            )
+            self._batches = iter(loader)
+        self._next_step = step + 1
+        return next(self._batches)
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor | None]) -> Tensor:
         return objectives.training_loss(model, *batch) + objectives.penalty(model)
@@ -111,6 +138,11 @@ class DensityExperiment(Run):
         compiled = self._log_prob is not None and not extra
         log_prob = self._log_prob if compiled else self.model.log_prob
         score = lambda x, c: log_prob(x, c, **extra)  # noqa: E731
+        if isinstance(split, Streamed):  # chunk by chunk
+            total = sum(
+                self.mean_negative(score, seed, x.to(self.device)) * len(x) for x in split.chunks()
+            )
+            return total / len(split)
         x = self.split_inputs(split, seed)
         return self.mean_negative(score, seed, x, self.context(split.labels))
 
@@ -220,6 +252,8 @@ class DensityExperiment(Run):
 
     def write_plots(self, run_dir: Path) -> None:
         plots = figures.start(run_dir, self.metric)
+        if isinstance(self.data.test, Streamed):  # no figure reads a whole split
+            return
         if self.data.schema is not None:
             figures.table(self, plots)
         elif self.data.features == 2:
