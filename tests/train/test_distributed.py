@@ -173,3 +173,17 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path) -> Non
     assert done.returncode == 0, done.stderr[-3000:]
     steps = logged_steps(run)
     assert steps == list(range(1, 601))
+
+
+def test_two_processes_streaming_a_file_equal_one_each_reading_its_own_rows(tmp_path) -> None:
+    """data.stream: each process reads only its half of every batch from the file."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(6000, 2)).astype(np.float32))
+    raw = tiny(train=TRAIN)
+    raw["data"] = {"name": "file", "path": str(tmp_path / "x.npy"), "stream": True}
+    path = tmp_path / "stream.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    done = torchrun("train", path, "--out", tmp_path / "ddp", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(["train", str(path), "--out", str(tmp_path / "one")]) == 0
+    np.testing.assert_allclose(losses(tmp_path / "ddp"), losses(tmp_path / "one"), rtol=1e-5)
