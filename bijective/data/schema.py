@@ -8,7 +8,10 @@ count whose every value is >= 0 likewise), or a `period` (an angle in [0, period
 taken modulo it); a continuous column is `heavy_tails` when the excess kurtosis of its
 values mapped to the real line exceeds 2. `missing`: the column has missing entries.
 `shift`, `scale`: mean and std of the real-line values on the rows the schema was fitted
-on (the train split), which a model standardises by.
+on (the train split), which a model standardises by. `decimals`: the fewest decimal
+places (up to 6) that write every fitted value of a continuous column exactly; decoded
+samples are rounded to them, as the data were recorded (the density is of the unrounded
+values).
 
 Encoded rows are float64 (N, C), in the schema's column order: a category's code, a
 count, a number, NaN where missing. `to_real` is the bijection of a bounded column to
@@ -45,6 +48,7 @@ class ColumnSpec:
     missing: bool = False
     shift: float = 0.0
     scale: float = 1.0
+    decimals: int | None = None  # samples are written rounded to these decimal places
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,9 @@ def _value(spec: ColumnSpec, v: float) -> Any:
     if spec.kind == "categorical":
         category = spec.categories[int(v)]
         return _number(category) if spec.numeric else category
-    return int(round(v)) if spec.kind == "count" else v
+    if spec.kind == "count":
+        return int(round(v))
+    return v if spec.decimals is None else round(v, spec.decimals)
 
 
 def _number(text: str) -> int | float:
@@ -326,7 +332,16 @@ def _fitted(spec: ColumnSpec, values: np.ndarray, heavy_set: bool, where: str) -
     heavy = spec.heavy_tails
     if spec.kind == "continuous" and not heavy_set:
         heavy = float((((v - shift) / scale) ** 4).mean()) - 3 > 2
-    return replace(spec, shift=shift, scale=scale, heavy_tails=heavy)
+    decimals = _decimals(present) if spec.kind == "continuous" else None
+    return replace(spec, shift=shift, scale=scale, heavy_tails=heavy, decimals=decimals)
+
+
+def _decimals(values: np.ndarray, most: int = 6) -> int | None:
+    """The fewest decimal places that write every value exactly (None past `most`)."""
+    for places in range(most + 1):
+        if np.allclose(np.round(values, places), values, rtol=0, atol=1e-9 * np.abs(values).max()):
+            return places
+    return None
 
 
 def table_dataset(

@@ -49,6 +49,16 @@ def test_encoding_then_decoding_gives_the_table_back_and_csv_round_trips(tmp_pat
     np.testing.assert_array_equal(schema.encode(again), rows)
 
 
+def test_samples_are_written_to_the_decimal_places_of_the_data():
+    schema = infer(
+        as_table({"a": [1.25, 2.5, 0.75], "b": [1.0, 2.0, 3.5], "c": [0.1234567, 1.0, 2.0]})
+    )
+    assert [c.decimals for c in schema.columns] == [2, 1, None]
+    back = schema.decode(np.array([[1.23456, 2.04, 0.1234567891]]))
+    assert list(back.columns[0]) == [1.23] and list(back.columns[1]) == [2.0]
+    assert list(back.columns[2]) == [0.1234567891]
+
+
 def test_a_schema_describes_all_rows_but_is_fitted_on_train_only():
     data = table_dataset("t", as_table({k: v * 10 for k, v in ROWS.items()}), seed=1)
     assert data.schema is not None and len(data.train) + len(data.val) + len(data.test) == 60
