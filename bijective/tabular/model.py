@@ -5,12 +5,12 @@ angles, heavy tails and missing entries, with an exact likelihood.
 
 c: the categorical variables (each categorical column, with an extra category "missing"
 where it has missing entries, then one missing/present indicator per count or continuous
-column with missing entries), modelled by a MADE (bijective.models.MADE) whose logits of
-impossible values are masked. k: the counts, y: the continuous columns, in column order,
-one autoregressive model (bijective.nn.MaskedMLP, the one-hot c as its context) giving
-each its element-wise map z_j = G_j(v_j): `layers` x (affine, rational-quadratic spline)
-of v_j, the column's value taken to the real line by its bounds (data.schema.to_real)
-and standardised.
+column with missing entries), modelled by a MADE (bijective.models.MADE) or a causal
+transformer (bijective.models.Transformer) whose logits of impossible values are masked.
+k: the counts, y: the continuous columns, in column order, one autoregressive model
+(bijective.nn.MaskedMLP, the one-hot c as its context) giving each its element-wise map
+z_j = G_j(v_j): `layers` x (affine, rational-quadratic spline) of v_j, the column's value
+taken to the real line by its bounds (data.schema.to_real) and standardised.
 
 - Continuous y_j: log p = log f(z_j) + log G_j'(v_j) + log |dv_j/dy_j|, with f the
   standard normal, or a Student-t with a learned degree of freedom per column for
@@ -35,14 +35,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.schema import ColumnSpec, Schema, from_real, to_real
-from ..models import MADE
+from ..models import MADE, Transformer
 from ..nn import MaskedMLP
 from ..recorded import Recorded
 from ..transforms import SplineTransformer
@@ -61,7 +61,9 @@ class Tabular(Recorded, nn.Module):
     Args:
         schema: the columns (`bijective.data.schema.Schema` or its `to_dict()`).
         hidden: hidden sizes of the counts' and continuous columns' MADE.
-        categorical_hidden: hidden sizes of the categoricals' MADE.
+        categorical: "made" or "transformer", the model of the categorical variables.
+        categorical_hidden: the MADE's hidden sizes, or the transformer's width (the
+            first) and depth (how many), with 4 heads.
         bins: K, bins of each spline.
         layers: affine + spline pairs per column.
         bound: the splines act on [-bound, bound] (standardised units).
@@ -82,6 +84,7 @@ class Tabular(Recorded, nn.Module):
         self,
         schema: dict[str, Any],
         hidden: Sequence[int] = (128, 128),
+        categorical: Literal["made", "transformer"] = "made",
         categorical_hidden: Sequence[int] = (128,),
         bins: int = 8,
         layers: int = 2,
@@ -107,9 +110,16 @@ class Tabular(Recorded, nn.Module):
         self.per_layer = 2 + self.spline.params
         self.discrete = None
         if self.levels:
-            self.discrete = MADE(
-                len(self.levels), levels=max(self.levels), hidden=categorical_hidden
-            )
+            variables, most = len(self.levels), max(self.levels)
+            if categorical == "made":
+                self.discrete = MADE(variables, levels=most, hidden=categorical_hidden)
+            elif categorical == "transformer":
+                width, depth = categorical_hidden[0], len(categorical_hidden)
+                self.discrete = Transformer(variables, levels=most, width=width, depth=depth)
+            else:
+                raise ValueError(
+                    f"Tabular: categorical is made or transformer; got {categorical!r}"
+                )
             possible = torch.arange(max(self.levels))[None, :] < torch.tensor(self.levels)[:, None]
             self.register_buffer("possible", possible, persistent=False)
         self.net = None
