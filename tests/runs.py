@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bijective.train import loop
@@ -33,3 +34,23 @@ def interrupt_during(monkeypatch: Any, step: int) -> Callable[[], None]:
 
     monkeypatch.setattr(loop, "_update", interrupted)
     return lambda: monkeypatch.setattr(loop, "_update", update)
+
+
+def whole_and_resumed(parsed: Any, root: Path, monkeypatch: Any, step: int) -> tuple:
+    """A config trained whole (root/whole), and again interrupted during its `step`-th
+    update and resumed (root/cut): both results, and both runs' losses by step."""
+    from bijective import train as T
+    from bijective.train.metrics import read_metrics
+
+    whole = T.train(parsed, root / "whole", log=lambda _: None)
+    restore = interrupt_during(monkeypatch, step)
+    try:
+        T.train(parsed, root / "cut", log=lambda _: None)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError(f"the run was not interrupted at step {step}")
+    restore()
+    resumed = T.resume(root / "cut", log=lambda _: None)
+    losses = [[r["loss"] for r in read_metrics(root / n / "metrics.csv")] for n in ("whole", "cut")]
+    return whole, resumed, *losses

@@ -12,13 +12,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from runs import interrupt_during, tiny
+from runs import tiny, whole_and_resumed
 
 import bijective.train as T
 from bijective.cli import main
 from bijective.data import streaming
 from bijective.data.streaming import RowFile, StepBatches, split_file, standardised
-from bijective.train.metrics import read_metrics
 
 
 @pytest.fixture
@@ -94,16 +93,7 @@ def test_a_streamed_run_trains_and_resumes_exactly(tmp_path, monkeypatch) -> Non
     data = {"name": "file", "path": str(tmp_path / "x.npy"), "stream": True, "workers": 1}
     raw = tiny(train={"steps": 24, "eval_every": 8})
     parsed = T.parse_config({**raw, "data": data})
-    whole = T.train(parsed, tmp_path / "whole", log=lambda _: None)
-    restore = interrupt_during(monkeypatch, 13)
-    with pytest.raises(KeyboardInterrupt):
-        T.train(parsed, tmp_path / "cut", log=lambda _: None)
-    restore()
-    resumed = T.resume(tmp_path / "cut", log=lambda _: None)
-    losses = [
-        [r["loss"] for r in read_metrics(run / "metrics.csv")]
-        for run in (tmp_path / "whole", tmp_path / "cut")
-    ]
+    whole, resumed, *losses = whole_and_resumed(parsed, tmp_path, monkeypatch, 13)
     assert losses[0] == losses[1] and len(losses[0]) == 24
     assert resumed["test_nll"] == whole["test_nll"]
     scale = x[:16_200].astype(np.float64).std(0, ddof=1)

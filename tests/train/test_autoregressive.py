@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from runs import interrupt_during
+from runs import whole_and_resumed
 
 import bijective.train as T
 from bijective.cli import main
-from bijective.train.metrics import read_metrics
 
 FORTUNES = Path(__file__).parents[1] / "fixtures" / "fortunes"
 TRAIN = {"steps": 30, "batch": 32, "lr": 0.003, "eval_every": 15, "checkpoint_every": 15}
@@ -130,15 +129,7 @@ def test_a_transformer_with_dropout_resumes_exactly(tmp_path, monkeypatch) -> No
     checkpoint carries: an interrupted run resumes onto the uninterrupted losses."""
     model = {"name": "transformer", "width": 16, "depth": 2, "heads": 2, "dropout": 0.2}
     parsed = T.parse_config(config(model, steps=24, eval_every=8, checkpoint_every=8))
-    whole = T.train(parsed, tmp_path / "whole", log=lambda _: None)
-    restore = interrupt_during(monkeypatch, 13)  # the last checkpoint is step 8
-    with pytest.raises(KeyboardInterrupt):
-        T.train(parsed, tmp_path / "cut", log=lambda _: None)
-    restore()
-    resumed = T.resume(tmp_path / "cut", log=lambda _: None)
-    losses = [
-        [r["loss"] for r in read_metrics(run / "metrics.csv")]
-        for run in (tmp_path / "whole", tmp_path / "cut")
-    ]
+    # the last checkpoint before the interruption is step 8
+    whole, resumed, *losses = whole_and_resumed(parsed, tmp_path, monkeypatch, 13)
     assert losses[0] == losses[1] and len(losses[0]) == 24
     assert resumed["test_nll"] == whole["test_nll"]
