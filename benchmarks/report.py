@@ -22,6 +22,10 @@ LIBRARIES = (
     "numpy",
     "scikit-learn",
     "sbi",
+    "sdv",
+    "ctgan",
+    "sdmetrics",
+    "pandas",
 )
 
 

@@ -27,10 +27,10 @@ domain, as `bijective train` infers them from every row: a column with a zero or
 negative value anywhere in the table gets no lower bound of 0, and one with a missing
 entry anywhere may be missing.
 
-SDV needs pandas < 3: run it in an environment with the `bench-tabular` extra, e.g.
+SDV needs pandas < 3: run it in an environment of its own with the `bench-tabular` extra:
 
     python -m venv --system-site-packages /tmp/sdvenv
-    /tmp/sdvenv/bin/pip install -c <(echo torch==2.13.0) "pandas<3" sdv==2.0.0
+    /tmp/sdvenv/bin/pip install -c <(echo torch==2.13.0) -e ".[bench-tabular]"
     /tmp/sdvenv/bin/python benchmarks/tabular.py [--seeds 0 1 2] [--tables penguins diamonds]
 
 -> results/tabular.{md,json}
