@@ -230,16 +230,18 @@ def image_grid(images: Tensor, path: Path, rows: int | None = None, title: str =
 def column_marginals(
     panels: list[tuple[str, list[str] | None, Tensor, Tensor]], path: Path, title: str = ""
 ) -> None:
-    """One panel per column of a table, data against samples: (name, categories, data,
-    samples) with codes 0..K-1 (a category's bars) or numbers (histograms on the data's
-    1%-99% range); NaN (a missing entry) is its own bar at the right."""
+    """One panel per column of a table, data against samples, as shares of each: (name,
+    categories, data, samples) with codes 0..K-1 (a bar per category; NaN, a missing
+    entry, a bar of its own where either has one) or numbers (histograms on the data's
+    1%-99% range, missing entries left out)."""
     plt = _pyplot()
     cols = min(4, len(panels))
     rows = math.ceil(len(panels) / cols)
     figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for axis, (name, categories, data, samples) in zip(axes.flat, panels, strict=False):
         if categories is not None:
-            labels = [*categories, "missing"]
+            gaps = bool(data.isnan().any() or samples.isnan().any())
+            labels = [*categories, "missing"] if gaps else list(categories)
             width = 0.4
             for shift, values, label in (
                 (-width / 2, data, "data"),

@@ -124,16 +124,16 @@ def images(run: DataRun, plots: Path) -> None:
 
 
 def table(run: DataRun, plots: Path) -> None:
-    """columns.png: each column of the test rows beside as many samples (a bar per
-    category, histograms of numbers; missing entries as a bar of their own)."""
+    """columns.png: each column of the test rows beside samples (at least 2,000; a bar
+    per category, histograms of numbers; missing entries as a bar of their own)."""
     test = _test_rows(run)
     with run.seeded(0):
-        samples = run.sample(len(test))
+        samples = run.sample(max(len(test), 2000))
     panels = []
     for j, spec in enumerate(run.data.schema.columns):
         categories = list(spec.categories) if spec.kind == "categorical" else None
         panels.append((spec.name, categories, test[:, j], samples[:, j]))
-    title = f"{len(test)} test rows and as many samples"
+    title = f"{len(test)} test rows and {len(samples)} samples"
     viz.column_marginals(panels, plots / "columns.png", title)
 
 
