@@ -28,7 +28,7 @@ from torch import Tensor
 from ..distributions import StandardNormal
 from ..optional import require
 from ..transforms import Compose, ContinuousFlow
-from ..transforms.continuous import Activation, Method
+from ..transforms.continuous import Activation, Method, Trace
 from .base import Flow
 
 Path = Literal["ot", "vp"]
@@ -54,6 +54,9 @@ class FlowMatching(Flow):
         rtol: the solver's relative tolerance.
         atol: the solver's absolute tolerance.
         max_steps: the solver's step limit.
+        eval_trace: "exact" (the default: log_prob exact), or "hutchinson" (one
+            Rademacher probe per row: an unbiased estimate of log_prob, O(1) backward
+            passes of the field per solver step instead of D, for large D).
 
     Example:
         >>> import torch, bijective as bj
@@ -76,6 +79,7 @@ class FlowMatching(Flow):
         rtol: float = 1e-5,
         atol: float = 1e-5,
         max_steps: int = 1000,
+        eval_trace: Trace = "exact",
     ) -> None:
         if path not in ("ot", "vp"):
             raise ValueError(f"FlowMatching: expected path 'ot' or 'vp'; got {path!r}")
@@ -89,6 +93,7 @@ class FlowMatching(Flow):
             context=context,
             activation=activation,
             trace="exact",  # never integrated in training: the field is regressed
+            eval_trace=eval_trace,
             method=method,
             rtol=rtol,
             atol=atol,

@@ -6,6 +6,7 @@ are one line."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -76,3 +77,22 @@ def test_bad_options_get_one_line() -> None:
         bj.flows.FlowMatching(2, path="cosine")
     with pytest.raises(ValueError, match="expected coupling 'independent' or 'ot'; got 'sinkhorn'"):
         bj.flows.FlowMatching(2, coupling="sinkhorn")
+
+
+def test_hutchinson_in_evaluation_is_an_unbiased_estimate_of_the_exact_log_prob() -> None:
+    torch.manual_seed(0)
+    exact = bj.flows.FlowMatching(3, hidden=(16,), rtol=1e-6, atol=1e-6).double().eval()
+    for p in exact.parameters():  # a field with a trace that varies (not the identity)
+        p.data.add_(0.3 * torch.randn_like(p))
+    estimated = (
+        bj.flows.FlowMatching(3, hidden=(16,), rtol=1e-6, atol=1e-6, eval_trace="hutchinson")
+        .double()
+        .eval()
+    )
+    estimated.load_state_dict(exact.state_dict())
+    x = torch.randn(1, 3, dtype=torch.float64).expand(2000, 3)
+    with torch.no_grad():
+        truth = exact.log_prob(x[:1])
+        draws = estimated.log_prob(x)
+    assert draws.std() > 1e-3  # an estimate, not the exact value
+    assert abs(float(draws.mean() - truth)) < 4 * float(draws.std()) / math.sqrt(len(draws))
