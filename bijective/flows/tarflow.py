@@ -15,6 +15,7 @@ score-based step for samples, x + sigma^2 grad_x log p(x) (Tweedie's formula).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -26,7 +27,59 @@ from ..transforms.base import batch_shape
 from .base import Flow
 
 
-class TarFlow(Flow):
+class _TokenFlow(Flow):
+    """What TarFlow and ImageTarFlow share: the denoising step and classifier-free
+    guidance (a context dropped to zeros in training with probability
+    `guidance_dropout`; `sample(..., guidance=w)` guides the inverse of every block)."""
+
+    def __init__(self, transform: Compose, base: StandardNormal, noise: float, drop: float) -> None:
+        if not 0 <= drop <= 1:
+            raise ValueError(f"TarFlow: guidance_dropout must lie in [0, 1]; got {drop}")
+        super().__init__(transform, base)
+        self.noise, self.guidance_dropout = noise, drop
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """log p(x | context); in train mode with guidance_dropout p, each row's context
+        is zero with probability p (the unconditional model classifier-free guidance
+        needs)."""
+        if self.training and self.guidance_dropout and context is not None:
+            kept = torch.rand(context.shape[:-1], device=context.device) >= self.guidance_dropout
+            context = context * kept[..., None].to(context.dtype)
+        return super().log_prob(x, context)
+
+    def sample(
+        self,
+        shape: Sequence[int] | int = (),
+        context: Tensor | None = None,
+        temperature: float = 1.0,
+        *,
+        guidance: float = 0.0,
+    ) -> Tensor:
+        """Samples (Flow.sample); `guidance` w != 0 (a conditional flow, with a context)
+        inverts every block with the guided parameters theta_c + w (theta_c - theta_0)."""
+        if guidance != 0 and (context is None or not math.isfinite(guidance)):
+            raise ValueError(
+                f"TarFlow.sample: guidance needs a context and a finite weight; got {guidance}"
+            )
+        blocks = [m for m in self.transform.modules() if isinstance(m, TokenAutoregressive)]
+        for block in blocks:
+            block.guidance = guidance
+        try:
+            return super().sample(shape, context, temperature)
+        finally:
+            for block in blocks:
+                block.guidance = 0.0
+
+    def denoise(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """x + sigma^2 grad_x log p(x | context): the paper's denoising step (the
+        posterior mean of clean data given noisy x when p is the noisy data's density)."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_()
+            (score,) = torch.autograd.grad(self.log_prob(x, context).sum(), x)
+        return (x + self.noise**2 * score).detach()
+
+
+class TarFlow(_TokenFlow):
     """TarFlow on vectors: `blocks` TokenAutoregressive blocks over D / `token` tokens of
     `token` consecutive features, alternately read first-to-last and last-to-first.
     x (*batch, D) -> log p (*batch).
@@ -41,6 +94,7 @@ class TarFlow(Flow):
         heads: its attention heads.
         noise: sigma of the Gaussian noise augmentation in training (0: none).
         dropout: the transformers' dropout (train mode only).
+        guidance_dropout: the probability that a row's context is zeroed in training.
 
     Example:
         >>> import torch, bijective as bj
@@ -62,21 +116,14 @@ class TarFlow(Flow):
         heads: int = 4,
         noise: float = 0.0,
         dropout: float = 0.0,
+        guidance_dropout: float = 0.0,
     ) -> None:
         tokens = Tokens((features,), token)
-        super().__init__(
-            _blocks(tokens, context, blocks, width, depth, heads, noise, dropout),
-            StandardNormal(features),
-        )
-        self.noise = noise
-
-    def denoise(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """x + sigma^2 grad_x log p(x | context): the paper's denoising step (the
-        posterior mean of clean data given noisy x when p is the noisy data's density)."""
-        return _denoised(self, x, context)
+        chain = _blocks(tokens, context, blocks, width, depth, heads, noise, dropout)
+        super().__init__(chain, StandardNormal(features), noise=noise, drop=guidance_dropout)
 
 
-class ImageTarFlow(Flow):
+class ImageTarFlow(_TokenFlow):
     """TarFlow on images (C, H, W): blocks over the (H/p)(W/p) patches of p x p pixels in
     raster order (C p^2 values each), alternately reversed. x (*batch, C, H, W) -> (*batch).
 
@@ -90,6 +137,7 @@ class ImageTarFlow(Flow):
         heads: its attention heads.
         noise: sigma of the Gaussian noise augmentation in training (0: none).
         dropout: the transformers' dropout (train mode only).
+        guidance_dropout: the probability that a row's context is zeroed in training.
 
     Example:
         >>> import torch, bijective as bj
@@ -109,17 +157,11 @@ class ImageTarFlow(Flow):
         heads: int = 4,
         noise: float = 0.0,
         dropout: float = 0.0,
+        guidance_dropout: float = 0.0,
     ) -> None:
         tokens = Tokens(shape, patch=patch)
-        super().__init__(
-            _blocks(tokens, context, blocks, width, depth, heads, noise, dropout),
-            StandardNormal(tuple(shape)),
-        )
-        self.noise = noise
-
-    def denoise(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """x + sigma^2 grad_x log p(x | context) (see TarFlow.denoise)."""
-        return _denoised(self, x, context)
+        chain = _blocks(tokens, context, blocks, width, depth, heads, noise, dropout)
+        super().__init__(chain, StandardNormal(tuple(shape)), noise=noise, drop=guidance_dropout)
 
 
 class NoiseAugmentation(Transform):
@@ -180,10 +222,3 @@ def _blocks(
     ]
     augmentation = NoiseAugmentation(tokens.event_shape, noise)
     return Compose(*([augmentation] if noise else []), *steps)
-
-
-def _denoised(flow: TarFlow | ImageTarFlow, x: Tensor, context: Tensor | None) -> Tensor:
-    with torch.enable_grad():
-        x = x.detach().requires_grad_()
-        (score,) = torch.autograd.grad(flow.log_prob(x, context).sum(), x)
-    return (x + flow.noise**2 * score).detach()

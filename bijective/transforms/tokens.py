@@ -95,6 +95,11 @@ class TokenAutoregressive(Transform):
         reverse: read the tokens last to first.
         dropout: the transformer's dropout (train mode only; invert in eval mode).
 
+    `guidance` w (an attribute, 0 unless a sampler sets it, e.g. TarFlow.sample): the
+    inverse takes each token's parameters as theta_c + w (theta_c - theta_0), theta_0
+    from a zero context (classifier-free guidance, Ho & Salimans 2022, as TarFlow applies
+    it to its affine parameters); it is then no longer the inverse of the conditional map.
+
     Example:
         >>> import torch, bijective as bj
         >>> T = bj.transforms
@@ -127,6 +132,7 @@ class TokenAutoregressive(Transform):
         self.head = nn.Linear(width, tokens.size * transformer.params)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        self.guidance = 0.0
 
     def _params(
         self,
@@ -163,10 +169,14 @@ class TokenAutoregressive(Transform):
 
     def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         zu, c, batch = self._ordered(z, context)
-        cache = KeyValueCache(len(self.network.blocks))
+        guided = self.guidance != 0 and c is not None
+        caches = [KeyValueCache(len(self.network.blocks)) for _ in range(1 + guided)]
         previous, solved, logd = torch.zeros_like(zu[:, :1]), [], []
         for t in range(self.tokens.count):
-            theta = self._params(previous, t, c, cache)
+            theta = self._params(previous, t, c, caches[0])
+            if guided:
+                free = self._params(previous, t, torch.zeros_like(c), caches[1])
+                theta = theta + self.guidance * (theta - free)
             previous, log_t = self.transformer.inverse(zu[:, t : t + 1], theta)
             solved.append(previous)
             logd.append(log_t)

@@ -93,3 +93,62 @@ def test_bad_options_get_one_line() -> None:
         bj.flows.TarFlow(4, token=3)
     with pytest.raises(ValueError, match="a patch of 3 must divide the height and width"):
         bj.flows.ImageTarFlow((1, 4, 4), patch=3)
+
+
+def test_classifier_free_guidance_inverts_with_the_guided_parameters() -> None:
+    """A guided sample x solves, token by token, z = tau(x; theta_c + w (theta_c - theta_0))
+    with both parameter sets from full (uncached) passes over x: checked in float64."""
+    torch.manual_seed(0)
+    block = (
+        bj.transforms.TokenAutoregressive(
+            bj.transforms.Tokens((6,), 2),
+            bj.transforms.AffineTransformer(),
+            width=8,
+            depth=1,
+            heads=2,
+            context=3,
+        )
+        .double()
+        .eval()
+    )
+    for p in block.parameters():
+        p.data.add_(0.3 * torch.randn_like(p))
+    z, c = (
+        torch.randn(5, 6, dtype=torch.float64),
+        torch.eye(3, dtype=torch.float64)[[0, 1, 2, 0, 1]],
+    )
+    block.guidance = 1.5
+    x, _ = block.inverse(z, c)
+    u, _, _ = block._ordered(x, c)
+    previous = torch.cat([torch.zeros_like(u[:, :1]), u[:, :-1]], 1)
+    theta_c = block._params(previous, 0, c)
+    theta_0 = block._params(previous, 0, torch.zeros_like(c))
+    guided = theta_c + 1.5 * (theta_c - theta_0)
+    again, _ = block.transformer.forward(u, guided)
+    torch.testing.assert_close(block.tokens.join(again), z, atol=1e-10, rtol=0)
+    block.guidance = 0.0
+    assert not torch.allclose(block.inverse(z, c)[0], x)  # unguided: another x
+
+
+def test_guidance_zero_is_plain_sampling_and_dropout_zeroes_contexts_in_training() -> None:
+    flow = bj.flows.TarFlow(
+        4, context=2, blocks=2, token=2, width=8, depth=1, heads=2, guidance_dropout=1.0
+    )
+    c = torch.eye(2)[[0, 1, 1]]
+    for p in flow.parameters():
+        p.data.add_(0.3 * torch.randn_like(p))
+    flow.eval()
+    torch.manual_seed(1)
+    plain = flow.sample((), c)
+    torch.manual_seed(1)
+    assert torch.equal(flow.sample((), c, guidance=0.0), plain)
+    torch.manual_seed(1)
+    assert not torch.equal(flow.sample((), c, guidance=2.0), plain)
+    x = torch.randn(3, 4)
+    assert not torch.allclose(flow.log_prob(x, c), flow.log_prob(x, torch.zeros_like(c)))
+    flow.train()  # every context dropped: the unconditional model
+    torch.testing.assert_close(flow.log_prob(x, c), flow.log_prob(x, torch.zeros_like(c)))
+    with pytest.raises(ValueError, match="guidance needs a context"):
+        flow.sample((2,), guidance=1.0)
+    with pytest.raises(ValueError, match="guidance_dropout"):
+        bj.flows.TarFlow(4, context=2, guidance_dropout=1.5)
