@@ -43,9 +43,11 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -209,13 +211,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", default=["penguins", "diamonds"])
     parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument(
+        "--rows", default="/tmp/tabular_rows.jsonl", help="finished rows, kept across restarts"
+    )
     args = parser.parse_args()
-    rows = []
+    done = Path(args.rows)
+    rows = [json.loads(line) for line in done.read_text().splitlines()] if done.exists() else []
     for name in args.tables:
         for seed in args.seeds:
             for kind in args.models:
+                key = (name, kind, seed)
+                if any((r["table"], r["model"], r["seed"]) == key for r in rows):
+                    continue
                 rows.append(run(name, kind, seed))
+                with open(done, "a") as f:
+                    f.write(json.dumps(rows[-1]) + "\n")
                 print({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()})
+    wanted = {(t, m, s) for t in args.tables for m in args.models for s in args.seeds}
+    rows = [r for r in rows if (r["table"], r["model"], r["seed"]) in wanted]
     header = [
         "table",
         "model",

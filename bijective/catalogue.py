@@ -53,6 +53,13 @@ MODELS.add(
     VECTOR,
     "continuous flow trained by flow matching, exact likelihood (ODE)",
 )
+MODELS.add(
+    "image-flow-matching",
+    flows.ImageFlowMatching,
+    ("density",),
+    ("shape",),
+    "flow matching on images: a U-Net field, exact likelihood (ODE)",
+)
 MODELS.add("tarflow", flows.TarFlow, FLOW, VECTOR, "TarFlow: transformer autoregressive flow")
 MODELS.add("glow", flows.Glow, ("density",), ("shape",), "multi-scale Glow on images")
 MODELS.add(

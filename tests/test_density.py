@@ -42,6 +42,7 @@ TINY = {
     "rnn": {"hidden": 6},
     "transformer": {"width": 8, "depth": 1, "heads": 2},
     "tabular": {"hidden": (8,), "categorical_hidden": (8,), "bins": 3},
+    "image-flow-matching": {"channels": 4, "levels": 2},
 }
 SCHEMA = Schema(
     (

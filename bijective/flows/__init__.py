@@ -3,7 +3,7 @@
 from .base import Flow, FlowDistribution
 from .dequantized import DequantizedFlow, dequantized
 from .ffjord import FFJORD
-from .flow_matching import FlowMatching
+from .flow_matching import FlowMatching, ImageFlowMatching
 from .glow import Glow, ImageRealNVP
 from .maf import IAF, MAF
 from .nice import NICE
@@ -16,6 +16,7 @@ __all__ = [
     "DequantizedFlow",
     "FFJORD",
     "FlowMatching",
+    "ImageFlowMatching",
     "Glow",
     "IAF",
     "ImageRealNVP",

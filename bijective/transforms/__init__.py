@@ -7,7 +7,7 @@ from .continuous import ContinuousFlow
 from .contractive import ConvInvertibleResidual, InvertibleResidual
 from .coupling import AdditiveCoupling, AffineCoupling, Coupling
 from .elementwise import Affine, Elementwise, Exp, LeakyReLU, Logit, Sigmoid, Softplus, Tanh
-from .image import Conv1x1, ConvCoupling, MultiScale, Squeeze
+from .image import Conv1x1, ConvCoupling, Flatten, MultiScale, Squeeze
 from .linear import LULinear, Permutation
 from .normalization import ActNorm, BatchNorm
 from .residual import Planar, Radial, Sylvester
@@ -46,6 +46,7 @@ __all__ = [
     "Sigmoid",
     "Softplus",
     "SplineTransformer",
+    "Flatten",
     "Squeeze",
     "Sylvester",
     "Tanh",

@@ -90,6 +90,8 @@ class ContinuousFlow(Transform):
         adjoint: gradients by the adjoint ODE (memory constant in the steps).
         kinetic: RNODE's lambda_K (training mode).
         jacobian: RNODE's lambda_J (training mode).
+        field: another f(x, t, context) -> (*batch, D) to integrate instead of the ODENet
+            (e.g. bijective.nn.UNet for images); `hidden` and `activation` then unused.
 
     Example:
         >>> import torch, bijective as bj
@@ -116,6 +118,7 @@ class ContinuousFlow(Transform):
         adjoint: bool = False,
         kinetic: float = 0.0,
         jacobian: float = 0.0,
+        field: nn.Module | None = None,
     ) -> None:
         super().__init__()
         where = "ContinuousFlow"
@@ -133,7 +136,8 @@ class ContinuousFlow(Transform):
             raise ValueError(f"{where}: expected kinetic, jacobian >= 0; got {kinetic}, {jacobian}")
         self.event_shape = (features,)
         self.context_features = context
-        self.dynamics = _Dynamics(ODENet(features, tuple(hidden), context, activation))
+        net = ODENet(features, tuple(hidden), context, activation) if field is None else field
+        self.dynamics = _Dynamics(net)
         self.time, self.trace, self.eval_trace = float(time), trace, eval_trace
         self.method, self.rtol, self.atol, self.max_steps = method, rtol, atol, max_steps
         self.adjoint, self.kinetic, self.jacobian = adjoint, kinetic, jacobian

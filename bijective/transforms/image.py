@@ -67,6 +67,33 @@ class Squeeze(Transform):
         return y.reshape(*batch, c, h, w), z.new_zeros(batch)
 
 
+class Flatten(Transform):
+    """(C, H, W) -> (C H W) in (C, H, W) order, for a transform of vectors after it (a
+    continuous flow's field on images sees them whole again). ladj = 0.
+
+    Example:
+        >>> import torch, bijective as bj
+        >>> bj.transforms.Flatten((1, 2, 2))(torch.randn(3, 1, 2, 2))[0].shape
+        torch.Size([3, 4])
+    """
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.event_shape = _image(shape)
+
+    @property
+    def latent_shape(self) -> Shape:
+        return (math.prod(self.event_shape),)
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        batch = batch_shape(x, 3)
+        return x.reshape(*batch, -1), x.new_zeros(batch)
+
+    def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        batch = batch_shape(z, 1)
+        return z.reshape(*batch, *self.event_shape), z.new_zeros(batch)
+
+
 class Conv1x1(Transform):
     """Glow's invertible 1x1 convolution: z[:, h, w] = W x[:, h, w] at every pixel, with
     ladj = H W log|det W|. `lu=False` learns W itself (log|det| by slogdet, O(C^3));
