@@ -118,7 +118,13 @@ class ImageFlowMatching(Flow):
         context: K, the size of the context vector (a one-hot class; 0: none).
         channels: the U-Net's channels at full resolution.
         levels: its resolutions.
-        path, coupling, method, rtol, atol, max_steps, eval_trace: as FlowMatching's.
+        path: "ot" (linear) or "vp" (variance preserving), as FlowMatching's.
+        coupling: "independent" or "ot" (minibatch optimal transport pairs).
+        method: torchdiffeq's solver for the likelihood and sampling.
+        rtol: the solver's relative tolerance.
+        atol: the solver's absolute tolerance.
+        max_steps: the solver's step limit.
+        eval_trace: "exact" or "hutchinson" (an unbiased estimate), as FlowMatching's.
 
     Example:
         >>> import torch, bijective as bj

@@ -71,6 +71,9 @@ class Flatten(Transform):
     """(C, H, W) -> (C H W) in (C, H, W) order, for a transform of vectors after it (a
     continuous flow's field on images sees them whole again). ladj = 0.
 
+    Args:
+        shape: the image shape (C, H, W).
+
     Example:
         >>> import torch, bijective as bj
         >>> bj.transforms.Flatten((1, 2, 2))(torch.randn(3, 1, 2, 2))[0].shape
