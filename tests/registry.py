@@ -345,6 +345,7 @@ CASES: list[Case] = [
     ),
     # images (C, H, W)
     Case("squeeze-2x4x4", lambda: T.Squeeze((2, 4, 4)), (2, 4, 4), latent_shape=(8, 2, 2)),
+    Case("flatten-2x2x2", lambda: T.Flatten((2, 2, 2)), (2, 2, 2), latent_shape=(8,)),
     Case("conv1x1-lu-3x2x2", lambda: T.Conv1x1((3, 2, 2)), (3, 2, 2)),
     Case("conv1x1-plain-3x2x2", lambda: T.Conv1x1((3, 2, 2), lu=False), (3, 2, 2), scale=0.3),
     Case(
