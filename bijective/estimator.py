@@ -103,14 +103,15 @@ class DensityEstimator(_sklearn_base.BaseEstimator):
         entry = MODELS[self.model]
         if "density" not in entry.kinds:
             raise ValueError(f"DensityEstimator: model {self.model!r} does not fit data")
-        supplied = {"schema": self.schema_.to_dict()} if self.model == "tabular" else {}
-        if self.model != "tabular":
-            if set(entry.from_data) != {"features", "context"}:
-                raise ValueError(
-                    f"DensityEstimator: model {self.model!r} is not a model of vectors; "
-                    "use tabular or a vector model (maf, nsf, realnvp, ...)"
-                )
+        if self.model == "tabular":
+            supplied: dict[str, Any] = {"schema": self.schema_.to_dict()}
+        elif set(entry.from_data) == {"features", "context"}:
             supplied = {"features": features, "context": 0}
+        else:
+            raise ValueError(
+                f"DensityEstimator: model {self.model!r} is not a model of vectors; "
+                "use tabular or a vector model (maf, nsf, realnvp, ...)"
+            )
         torch.manual_seed(self.seed)
         return entry.build(**supplied, **(self.options or {}))
 

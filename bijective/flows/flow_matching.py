@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -39,7 +39,28 @@ VP_BETA = (0.1, 20.0)  # b0, b1 of the variance-preserving schedule (Song et al.
 VP_START = 1e-3  # s_t -> 0 as t -> 0 makes s'_t blow up: vp draws t from [VP_START, 1]
 
 
-class FlowMatching(Flow):
+class _Matched(Flow):
+    """A flow whose last transform is a ContinuousFlow trained by the regression of
+    `path` (and `coupling`), which `training_loss` computes."""
+
+    def __init__(self, transform: Transform, features: int, path: Path, coupling: Coupling) -> None:
+        _check(path, coupling)
+        super().__init__(transform, StandardNormal(features))
+        self.path, self.coupling = path, coupling
+
+    def training_loss(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """E |f(x_t, t, c) - u_t|^2 over one t ~ U and one e ~ N(0, I) per row, summed over
+        the D coordinates and averaged over the rows: x (N, D), context (N, C)."""
+        return regression(self, x, context, self.path, self.coupling)
+
+
+def _regressed(features: int, context: int, **options: Any) -> ContinuousFlow:
+    """The ContinuousFlow of a flow-matching model: its training trace is never used
+    (the field is regressed, no ODE solved)."""
+    return ContinuousFlow(features, context=context, trace="exact", **options)
+
+
+class FlowMatching(_Matched):
     """A continuous normalizing flow on vectors trained by flow matching: `training_loss`
     (which the trainer minimises instead of the NLL) regresses the ODENet f onto the
     conditional velocities of `path`; log_prob, sample and every other Flow method run
@@ -83,29 +104,21 @@ class FlowMatching(Flow):
         max_steps: int = 1000,
         eval_trace: Trace = "exact",
     ) -> None:
-        _check(path, coupling)
-        cnf = ContinuousFlow(
+        cnf = _regressed(
             features,
+            context,
             hidden=tuple(hidden),
-            context=context,
             activation=activation,
-            trace="exact",  # never integrated in training: the field is regressed
             eval_trace=eval_trace,
             method=method,
             rtol=rtol,
             atol=atol,
             max_steps=max_steps,
         )
-        super().__init__(cnf, StandardNormal(features))
-        self.path, self.coupling = path, coupling
-
-    def training_loss(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """E |f(x_t, t, c) - u_t|^2 over one t ~ U and one e ~ N(0, I) per row, summed over
-        the D coordinates and averaged over the rows: x (N, D), context (N, C)."""
-        return regression(self, x, context, self.path, self.coupling)
+        super().__init__(cnf, features, path=path, coupling=coupling)
 
 
-class ImageFlowMatching(Flow):
+class ImageFlowMatching(_Matched):
     """Flow matching on images (C, H, W): the images flattened (bijective.transforms.
     Flatten), then a continuous flow whose field is a U-Net (bijective.nn.UNet) seeing
     them whole; trained by `training_loss` (the regression, no ODE solved), log_prob and
@@ -147,12 +160,10 @@ class ImageFlowMatching(Flow):
         max_steps: int = 1000,
         eval_trace: Trace = "exact",
     ) -> None:
-        _check(path, coupling)
         features = math.prod(shape)
-        cnf = ContinuousFlow(
+        cnf = _regressed(
             features,
-            context=context,
-            trace="exact",  # never integrated in training: the field is regressed
+            context,
             eval_trace=eval_trace,
             method=method,
             rtol=rtol,
@@ -160,10 +171,8 @@ class ImageFlowMatching(Flow):
             max_steps=max_steps,
             field=UNet(shape, channels=channels, levels=levels, context=context),
         )
-        super().__init__(Compose(Flatten(shape), cnf), StandardNormal(features))
-        self.path, self.coupling = path, coupling
-
-    training_loss = FlowMatching.training_loss
+        transform = Compose(Flatten(shape), cnf)
+        super().__init__(transform, features, path=path, coupling=coupling)
 
 
 def _check(path: str, coupling: str) -> None:
