@@ -195,7 +195,8 @@ class StepBatches(torch.utils.data.Dataset):
         self.per_epoch = sum(self.per_chunk)
         if self.per_epoch == 0:
             raise ValueError(f"train.batch {batch} exceeds the {len(split)} training rows")
-        self._cached: tuple[int, Tensor] | None = None
+        self._cached: tuple[tuple[int, int], Tensor] | None = None
+        self._order: tuple[int, list[int], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return 2**62  # steps are unbounded; the sampler says which to read
@@ -203,10 +204,16 @@ class StepBatches(torch.utils.data.Dataset):
     def _generator(self, *keys: int) -> torch.Generator:
         return torch.Generator().manual_seed(hash((self.seed, *keys)) % 2**62)
 
+    def _epoch(self, epoch: int) -> tuple[list[int], np.ndarray]:
+        """The epoch's chunk order and the batches its chunks end at (kept per epoch)."""
+        if self._order is None or self._order[0] != epoch:
+            order = torch.randperm(len(self.chunks), generator=self._generator(epoch)).tolist()
+            self._order = (epoch, order, np.cumsum([self.per_chunk[c] for c in order]))
+        return self._order[1], self._order[2]
+
     def __getitem__(self, step: int) -> Tensor:
         epoch, index = divmod(step - 1, self.per_epoch)
-        order = torch.randperm(len(self.chunks), generator=self._generator(epoch)).tolist()
-        ends = np.cumsum([self.per_chunk[c] for c in order])
+        order, ends = self._epoch(epoch)
         slot = int(np.searchsorted(ends, index, side="right"))
         chunk = order[slot]
         k = index - (int(ends[slot - 1]) if slot else 0)
