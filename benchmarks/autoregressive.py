@@ -23,7 +23,7 @@ training set, binarisation and compute, and are not comparable with the first.
     python benchmarks/autoregressive.py table --data mnist --budget 600 --most-steps 150000 \
         --name autoregressive_600s --rows fvsbn nade made made-masks pixelcnn gated-pixelcnn lstm
     python benchmarks/autoregressive.py speed     # NADE step, cached PixelCNN and MAF sampling (3 processes)
-    python benchmarks/autoregressive.py text --budget 300   # LSTM vs unigram and bigram
+    python benchmarks/autoregressive.py text --budget 300 [--data-dir DIR]  # LSTM, Transformer, n-grams
 
 -> results/autoregressive.md (table), autoregressive_speed.md, autoregressive_text.md
 """
@@ -461,25 +461,36 @@ def ngram_bits(train: torch.Tensor, test: torch.Tensor, levels: int) -> tuple[fl
     return float(uni) / math.log(2), float(bi) / math.log(2)
 
 
-def text(budget: float) -> None:
-    data = bj.data.load("fortunes", length=128)
+TEXT_MODELS = {"lstm": "LSTM 2x256", "transformer": "Transformer 4x128"}
+
+
+def text(budget: float, data_dir: str | None) -> None:
+    """The character models of configs/autoregressive/fortunes-*.yaml at an equal training
+    budget (steps sized by the probe, as in the table) beside the n-gram baselines."""
+    place = ["train.threads=1", *([] if data_dir is None else [f"data.data_dir={data_dir}"])]
+    data = bj.data.load("fortunes", length=128, data_dir=data_dir)
     unigram, bigram = ngram_bits(data.train.x, data.test.x, data.levels)
     rows = [
         {"model": "unigram (add-one)", "test_bits_per_char": unigram},
         {"model": "bigram (add-one)", "test_bits_per_char": bigram},
     ]
-    probe = T.load_config(CONFIGS / "autoregressive" / "fortunes-lstm.yaml")
-    steps = max(100, min(probe.train.steps, int(budget / seconds_per_step(probe)[0])))
-    overrides = [f"train.steps={steps}", f"train.eval_every={max(steps // 8, 1)}"]
-    with tempfile.TemporaryDirectory() as runs:
-        config = T.load_config(CONFIGS / "autoregressive" / "fortunes-lstm.yaml", overrides)
-        r = T.train(config, Path(runs) / "lstm", log=lambda _: None)
-    rows.append({"model": f"LSTM 2x256, {r['steps']} steps ({r['train_seconds']:.0f} s)",
-                 "test_bits_per_char": r["test_bits_per_dim"], "samples": r["text_samples"]})  # fmt: skip
-    print(rows, flush=True)
-    header = ["model", "test bits / character"]
-    cells = [[r["model"], f"{r['test_bits_per_char']:.3f}"] for r in rows]
-    save("autoregressive_text", {"data": "fortunes, rows of 128"}, rows, header, cells)
+    for key, name in TEXT_MODELS.items():
+        path = CONFIGS / "autoregressive" / f"fortunes-{key}.yaml"
+        steps, _ = seconds_per_step(T.load_config(path, place))
+        steps = max(100, int(budget / steps))
+        overrides = [*place, f"train.steps={steps}", f"train.eval_every={max(steps // 8, 1)}"]
+        with tempfile.TemporaryDirectory() as runs:
+            r = T.train(T.load_config(path, overrides), Path(runs) / key, log=lambda _: None)
+        rows.append({"model": f"{name}, {r['steps']} steps ({r['train_seconds']:.0f} s)",
+                     "parameters": r["parameters"], "test_bits_per_char": r["test_bits_per_dim"],
+                     "samples": r["text_samples"]})  # fmt: skip
+        print(rows[-1], flush=True)
+    header = ["model", "parameters", "test bits / character"]
+    cells = [[r["model"], f"{r['parameters']:,}" if "parameters" in r else "",
+              f"{r['test_bits_per_char']:.3f}"] for r in rows]  # fmt: skip
+    corpus = "Debian fortunes" if data_dir is None else f"fortune files from {data_dir}"
+    save("autoregressive_text", {"data": f"{corpus}, rows of 128", "budget_s": budget}, rows,
+         header, cells)  # fmt: skip
 
 
 def main() -> None:
@@ -490,6 +501,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=150.0, help="training seconds per row")
     parser.add_argument("--name", default="autoregressive", help="results/NAME.{md,json}")
     parser.add_argument("--most-steps", type=int, default=30_000, help="a row's step cap")
+    parser.add_argument("--data-dir", help="text: the fortune files' folder (default Debian's)")
     args = parser.parse_args()
     if args.what == "table":
         table(args.data, args.budget, args.rows, args.name, args.most_steps)
@@ -498,7 +510,7 @@ def main() -> None:
     elif args.what == "speed-once":
         print(json.dumps(speed_once()))
     else:
-        text(args.budget)
+        text(args.budget, args.data_dir)
 
 
 if __name__ == "__main__":

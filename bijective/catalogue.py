@@ -63,7 +63,11 @@ MODELS.add(
 MODELS.add("tarflow", flows.TarFlow, FLOW, VECTOR, "TarFlow: transformer autoregressive flow")
 MODELS.add("glow", flows.Glow, ("density",), ("shape",), "multi-scale Glow on images")
 MODELS.add(
-    "image-tarflow", flows.ImageTarFlow, ("density",), ("shape",), "TarFlow over image patches"
+    "image-tarflow",
+    flows.ImageTarFlow,
+    ("density",),
+    ("shape", "context"),
+    "TarFlow over image patches",
 )
 MODELS.add(
     "image-realnvp", flows.ImageRealNVP, ("density",), ("shape",), "multi-scale RealNVP on images"

@@ -5,7 +5,8 @@
     bijective train --data FILE [--model NAME] [--set key=value ...] [--out RUN_DIR]
     bijective resume RUN_DIR
     bijective eval RUN_DIR
-    bijective sample RUN_DIR|pretrained:NAME -n N [--temperature T] [--label K] -o FILE.npy|.png
+    bijective sample RUN_DIR|pretrained:NAME -n N [--temperature T] [--label K]
+                     [--guidance W] -o FILE.npy|.png
     bijective demo [--out DIR]
     bijective list
 
@@ -24,10 +25,12 @@ import os
 import re
 import sys
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from torch import Tensor
 
 from . import train as training
 from .catalogue import DATASETS, MODELS, TARGETS
@@ -138,6 +141,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise ConfigError(f"--temperature {args.temperature}: expected a positive finite number")
     experiment = _open(args.run_dir)
     experiment.check_label(args.label)
+    experiment.check_guidance(args.guidance)
     with writing(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         total = _draw_and_save(experiment, args, out)
@@ -155,22 +159,30 @@ def _open(run: str) -> training.Experiment:
 
 def _draw_and_save(experiment: training.Experiment, args: argparse.Namespace, out: Path) -> int:
     """`sample`'s draws written to `out` (whole, or not at all); the number written."""
+    draw = partial(experiment.sample, temperature=args.temperature, guidance=args.guidance)
     if out.suffix == ".png" or args.n <= CHUNK:
-        samples = experiment.sample(args.n, args.temperature, args.label)
+        samples = draw(args.n, label=args.label)
         caption = f"T = {args.temperature:g}"
         if args.label is not None:
             caption += f", class {args.label}"
         elif experiment.conditional:
             caption += f", {args.n} per class, in class order"
+        if args.guidance:
+            caption += f", guidance {args.guidance:g}"
         experiment.save_samples(samples, out, caption)
         return len(samples)
-    return _sample_in_chunks(experiment, args.n, args.temperature, args.label, out)
+    return _sample_in_chunks(experiment, draw, args.n, args.label, out)
 
 
 def _sample_in_chunks(
-    experiment: training.Experiment, n: int, temperature: float, label: int | None, out: Path
+    experiment: training.Experiment,
+    draw: Callable[..., Tensor],
+    n: int,
+    label: int | None,
+    out: Path,
 ) -> int:
-    """n samples (per class when conditional and no label) drawn CHUNK at a time and
+    """n samples (per class when conditional and no label) drawn CHUNK at a time by
+    `draw(size, label=k)` and
     written as they come: to an .npy through a memory map, to a .txt or .csv line by line; the
     file appears (by rename) only when complete."""
     labels = [label]
@@ -183,7 +195,7 @@ def _sample_in_chunks(
     try:
         for k in labels:
             for size in sizes:
-                chunk = experiment.sample(size, temperature, k)
+                chunk = draw(size, label=k)
                 if out.suffix in (".txt", ".csv"):
                     experiment.save_samples(chunk, part)
                     text = part.read_text(encoding="utf-8")
@@ -305,6 +317,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--label", type=int, help="the class to sample, for a conditional model")
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=0.0,
+        help="classifier-free guidance weight w (a conditional TarFlow trained with "
+        "model.guidance_dropout > 0): theta_c + w (theta_c - theta_0)",
+    )
     p.add_argument(
         "-o", "--output", required=True, help="FILE.npy, FILE.png, or FILE.txt for a text model"
     )

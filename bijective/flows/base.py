@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import itertools
 import warnings
@@ -12,7 +13,7 @@ from torch import Tensor, distributions, nn
 
 from ..distributions import Distribution
 from ..recorded import Recorded
-from ..transforms.base import Transform, empty_batch, empty_outputs
+from ..transforms.base import Compose, Transform, empty_batch, empty_outputs
 from ..validation import (
     Shape,
     check_context,
@@ -66,6 +67,17 @@ class Flow(Recorded, nn.Module):
         self.event_shape: Shape = (
             transform.event_shape if transform.event_shape is not None else base.event_shape
         )
+
+    def prefixed(self, *steps: Transform) -> Flow:
+        """This flow, of its class and settings (a TarFlow's guidance, flow matching's
+        loss), with `steps` applied to x before its transform: log p(x) gains their
+        log-dets. The parameters are shared with this flow, not copied."""
+        flow = copy.copy(self)
+        for table in ("_parameters", "_buffers", "_modules"):
+            flow.__dict__[table] = dict(self.__dict__[table])
+        flow.transform = Compose(*steps, self.transform)
+        flow.event_shape = flow.transform.event_shape or self.event_shape
+        return flow
 
     def _dtype(self) -> torch.dtype | None:
         """The floating dtype of the parameters (None for a flow without any)."""

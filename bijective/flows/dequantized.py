@@ -12,10 +12,9 @@ from torch import Tensor, nn
 
 from .. import objectives
 from ..recorded import built_with
-from ..transforms import ActNorm, Compose, Logit
+from ..transforms import ActNorm, Logit
 from ..transforms.dequantization import UniformDequantization, VariationalDequantization
 from .base import Flow
-from .flow_matching import FlowMatching, regression
 
 
 class DequantizedFlow(nn.Module):
@@ -49,16 +48,15 @@ class DequantizedFlow(nn.Module):
         self.event_shape = flow.event_shape
         self.dims = math.prod(flow.event_shape)
         self.recipe: dict[str, Any] | None = None  # set by `dequantized`
-        self.matching: tuple[Any, Any] | None = None  # (path, coupling) of flow matching
 
     def training_loss(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """What training minimises: the NLL by the bound, or for a flow trained by flow
-        matching its regression on the dequantized y (bijective.flows.flow_matching)."""
-        if self.matching is None:
+        """What training minimises: the NLL by the bound, or, for a flow with a loss of
+        its own (flow matching's regression), that loss on the dequantized y."""
+        if not hasattr(self.flow, "training_loss"):
             return -self.log_prob(x, context).mean()
         if not x.is_floating_point():
             x = x.to(next(self.flow.parameters()).dtype)
-        return regression(self.flow, self.dequantizer(x)[0], context, *self.matching)
+        return self.flow.training_loss(self.dequantizer(x)[0], context)
 
     def log_prob(self, x: Tensor, context: Tensor | None = None, *, samples: int = 1) -> Tensor:
         """log P(x | context) by the bound with `samples` draws, in nats: (*batch)."""
@@ -81,9 +79,13 @@ class DequantizedFlow(nn.Module):
         shape: Sequence[int] | int = (),
         context: Tensor | None = None,
         temperature: float = 1.0,
+        *,
+        guidance: float = 0.0,
     ) -> Tensor:
-        """Integer samples floor(L y), y from the flow at `temperature`."""
-        y = self.flow.sample(shape, context, temperature)
+        """Integer samples floor(L y), y from the flow at `temperature`; `guidance` w != 0
+        goes to a flow that takes it (TarFlow's classifier-free guidance)."""
+        guided = {"guidance": guidance} if guidance else {}
+        y = self.flow.sample(shape, context, temperature, **guided)
         return (y * self.levels).floor().clamp(0, self.levels - 1)
 
 
@@ -107,15 +109,13 @@ def dequantized(
         )
     if logit is not None:
         prefix = [Logit(shape, alpha=logit)] + ([ActNorm(shape[0])] if len(shape) == 1 else [])
-        flow = Flow(Compose(*prefix, flow.transform), flow.base)
+        flow = flow.prefixed(*prefix)
     if dequantization == "variational":
         dequantizer: nn.Module = VariationalDequantization(shape, levels)
     else:
         dequantizer = UniformDequantization(levels, event_dims=len(shape))
     model = DequantizedFlow(flow, dequantizer, levels)
     # How it was made, for bj.save: the flow given (its class and arguments) and the rest.
-    if isinstance(source, FlowMatching):
-        model.matching = (source.path, source.coupling)
     model.recipe = {
         "flow": (type(source), built_with(source)),
         "dequantization": dequantization,

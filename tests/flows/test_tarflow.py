@@ -152,3 +152,30 @@ def test_guidance_zero_is_plain_sampling_and_dropout_zeroes_contexts_in_training
         flow.sample((2,), guidance=1.0)
     with pytest.raises(ValueError, match="guidance_dropout"):
         bj.flows.TarFlow(4, context=2, guidance_dropout=1.5)
+
+
+def test_dequantized_tarflow_keeps_its_guidance() -> None:
+    """Integer data reach a TarFlow through `dequantized` (a logit before its blocks): the
+    wrapped flow is still a TarFlow, so guidance_dropout zeroes contexts in training and
+    sample(..., guidance=w) is floor(L y) of the flow's guided sample."""
+    flow = bj.flows.TarFlow(
+        4, context=2, blocks=2, token=2, width=8, depth=1, heads=2, guidance_dropout=1.0
+    )
+    for p in flow.parameters():
+        p.data.add_(0.3 * torch.randn_like(p))
+    model = bj.flows.dequantized(flow, levels=17)
+    assert isinstance(model.flow, bj.flows.TarFlow) and model.flow.transform is not flow.transform
+    x, c = torch.randint(0, 17, (3, 4)), torch.eye(2)[[0, 1, 1]]
+    model.train()
+    torch.manual_seed(2)
+    dropped = model.log_prob(x, c)
+    torch.manual_seed(2)
+    torch.testing.assert_close(dropped, model.log_prob(x, torch.zeros_like(c)))
+    model.eval()
+    torch.manual_seed(3)
+    guided = model.sample((), c, guidance=2.0)
+    torch.manual_seed(3)
+    y = model.flow.sample((), c, guidance=2.0)
+    assert torch.equal(guided, (y * 17).floor().clamp(0, 16))
+    torch.manual_seed(3)
+    assert not torch.equal(model.sample((), c), guided)

@@ -124,3 +124,32 @@ def test_list_shows_the_allowed_values_of_every_literal_option(capsys) -> None:
     assert "mixing (reverse|random|lu)" in out
     assert "prior (learned|standard), coupling (affine|additive)" in out
     assert "posterior (diagonal|planar|radial|sylvester|iaf)" in out
+
+
+def test_guided_sampling_of_a_conditional_tarflow(tmp_path, capsys, config_file) -> None:
+    """`sample --guidance w` on a class-conditional image TarFlow trained with its context
+    dropped; a weight the run cannot use is one line and writes nothing."""
+    run, out = tmp_path / "tarflow", tmp_path / "guided.npy"
+    options = dict(name="image-tarflow", blocks=1, patch=2, width=8, depth=1, heads=2)
+    config = {
+        "name": "guided",
+        "data": {"name": "digits", "conditional": True},
+        "model": {**options, "guidance_dropout": 0.5},
+        "train": {"steps": 2, "batch": 16, "eval_every": 2, "importance_samples": 2},
+    }
+    (tmp_path / "guided.yaml").write_text(yaml.safe_dump(config))
+    code, _, _ = run_cli(capsys, "train", str(tmp_path / "guided.yaml"), "--out", str(run))
+    assert code == 0
+    code, _, _ = run_cli(capsys, "sample", str(run), "-n", "4", "--label", "3", "--guidance",
+                         "2", "-o", str(out))  # fmt: skip
+    samples = np.load(out)
+    assert code == 0 and samples.shape == (4, 64) and set(np.unique(samples)) <= set(range(17))
+    out.unlink()
+    plain = tmp_path / "plain"
+    run_cli(capsys, "train", str(config_file), "--out", str(plain), "--set", "train.steps=2")
+    for where, weight, message in [
+        (run, "inf", "--guidance inf: expected a finite weight"),
+        (plain, "1", "was not trained for classifier-free guidance"),
+    ]:
+        code, _, err = run_cli(capsys, "sample", str(where), "--guidance", weight, "-o", str(out))
+        assert code == 2 and err.count("\n") == 1 and message in err and not out.exists()

@@ -5,6 +5,7 @@ common fields, saving samples), and how a kind is registered (Kind)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,11 +36,12 @@ class Experiment(Protocol):
     conditional: a class-conditional model, of `classes` classes (0 when not);
     check_label(label) refuses a label this run cannot sample (one line, ConfigError);
     compile_evaluation(log), or None: switches `validate` to torch.compile (train.compile);
-    sample(n, temperature, label) -> n samples in the data's units (per class for a
-    conditional model when label is None); save_samples(samples, path, caption) writes
-    them (.npy, or a picture where the data allow, `caption` (temperature, class) in its
-    title); write_plots(run_dir); summary(results) ->
-    the one line the CLI prints.
+    check_guidance(w) refuses a classifier-free guidance weight this run cannot use;
+    sample(n, temperature, label, guidance=w) -> n samples in the data's units (per class
+    for a conditional model when label is None; guided with weight w != 0);
+    save_samples(samples, path, caption) writes them (.npy, or a picture where the data
+    allow, `caption` (temperature, class) in its title); write_plots(run_dir);
+    summary(results) -> the one line the CLI prints.
     """
 
     config: Config
@@ -59,7 +61,9 @@ class Experiment(Protocol):
 
     def results(self, progress: Progress) -> dict[str, Any]: ...
 
-    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor: ...
+    def sample(
+        self, n: int, temperature: float = 1.0, label: int | None = None, *, guidance: float = 0.0
+    ) -> Tensor: ...
 
     def save_samples(self, samples: Tensor, path: Path, caption: str = "") -> None: ...
 
@@ -96,6 +100,21 @@ class Run:
             raise ConfigError("--label: this run's model is not conditional")
         if not 0 <= label < self.classes:
             raise ConfigError(f"--label {label}: expected a class in 0..{self.classes - 1}")
+
+    def check_guidance(self, guidance: float) -> None:
+        """The one check of a classifier-free guidance weight w (`bijective sample
+        --guidance`): w != 0 needs a conditional model trained with its context dropped
+        (model.guidance_dropout > 0, so that it has learned the unconditional density)."""
+        if guidance == 0:
+            return
+        if not math.isfinite(guidance):
+            raise ConfigError(f"--guidance {guidance}: expected a finite weight")
+        flow = getattr(self.model, "flow", self.model)  # a DequantizedFlow's flow
+        if not self.conditional or not getattr(flow, "guidance_dropout", 0):
+            raise ConfigError(
+                f"--guidance {guidance}: this run's model was not trained for classifier-free "
+                "guidance (a conditional tarflow or image-tarflow with model.guidance_dropout > 0)"
+            )
 
     @property
     def device(self) -> torch.device:

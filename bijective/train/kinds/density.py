@@ -198,16 +198,22 @@ class DensityExperiment(Run):
         return line + self.steps_line(results)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, label: int | None = None, *, guidance: float = 0.0
+    ) -> Tensor:
         """n samples in the data's units (pixel values, or the original units of
         standardised data); for a conditional model, of class `label` (n per class when
-        label is None), rows ordered by class."""
+        label is None), rows ordered by class, guided with weight `guidance` where not 0
+        (classifier-free guidance, TarFlow)."""
         self.check_label(label)
+        self.check_guidance(guidance)
         model = self.model.eval()
         if not self.conditional:
             return self.to_data_space(model.sample((n,), temperature=temperature))
         labels = torch.arange(self.classes) if label is None else torch.tensor([label])
         context = self.context(labels.repeat_interleave(n))
+        if guidance:  # check_guidance: a TarFlow, perhaps dequantized
+            return self.to_data_space(model.sample((), context, temperature, guidance=guidance))
         return self.to_data_space(model.sample((), context, temperature))
 
     def to_data_space(self, y: Tensor) -> Tensor:

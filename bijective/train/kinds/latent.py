@@ -75,8 +75,11 @@ class LatentExperiment(Run):
         return line + f", -ELBO {results['test_neg_elbo']:.4f}" + self.steps_line(results)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, label: int | None = None, *, guidance: float = 0.0
+    ) -> Tensor:
         self.check_label(label)
+        self.check_guidance(guidance)
         x = self.model.eval().sample((n,), temperature=temperature)
         return x.cpu() * (self.data.levels - 1)
 

@@ -76,8 +76,11 @@ class VariationalExperiment(Run):
         return f"{results['name']}: {kl}" + self.steps_line(results)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, label: int | None = None, *, guidance: float = 0.0
+    ) -> Tensor:
         self.check_label(label)
+        self.check_guidance(guidance)
         return self.model.eval().sample((n,), temperature=temperature).cpu()
 
     def picture(self, samples: Tensor, path: Path, caption: str = "") -> None:
