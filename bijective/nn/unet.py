@@ -73,6 +73,12 @@ class UNet(nn.Module):
             raise ValueError(
                 f"UNet: H and W must divide by 2^(levels - 1); got {tuple(shape)}, levels {levels}"
             )
+        bottom = channels * 2 ** (levels - 1)
+        if bottom // min(8, bottom) * (h * w) // 4 ** (levels - 1) < 2:
+            raise ValueError(
+                f"UNet: {tuple(shape)} at {levels} levels leaves one value per normalisation "
+                "group at the lowest resolution; use fewer levels or more channels"
+            )
         self.context_features, embedding = context, 4 * channels
         self.time = nn.Sequential(
             nn.Linear(channels, embedding), nn.SiLU(), nn.Linear(embedding, embedding)

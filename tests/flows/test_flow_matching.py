@@ -112,6 +112,8 @@ def test_the_unet_field_starts_at_zero_and_takes_one_time_per_row() -> None:
     assert not torch.allclose(f(x, t, c), f(x, t, c.flip(0)))  # and the context
     with pytest.raises(ValueError, match="divide by 2"):
         bj.nn.UNet((1, 6, 6), levels=3)
+    with pytest.raises(ValueError, match="one value per normalisation group"):
+        bj.nn.UNet((1, 2, 2), channels=4, levels=2)  # GroupNorm over a single value
 
 
 def test_image_flow_matching_regresses_without_the_ode_and_inverts_by_it() -> None:
