@@ -74,7 +74,7 @@ def run(data: str, key: str, lr: float, budget: float) -> dict:
     with tempfile.TemporaryDirectory() as out:
         r = T.train(chosen, out, log=lambda _: None)
     name = MODELS[data][key][0]
-    return {"key": key, "model": name, "lr": lr, "seconds_per_step": per_step, **r}
+    return {**r, "key": key, "model": name, "lr": lr, "seconds_per_step": per_step}
 
 
 def main() -> None:
