@@ -119,6 +119,24 @@ def check_temperature(where: str, temperature: float) -> None:
         raise ValueError(f"{where}: temperature must be a finite number > 0; got {temperature!r}")
 
 
+def check_sampling(
+    where: str,
+    shape: int | Sequence[int],
+    temperature: float,
+    context: object,
+    features: int | None,
+    dtype: torch.dtype | None = None,
+) -> tuple[int, ...]:
+    """The checks every `sample(shape, context, temperature)` opens with: the sample shape
+    (returned as a tuple), the temperature, and the context against `features` (as
+    check_context; the context check is skipped while validation is off)."""
+    shape = check_sample_shape(where, shape)
+    check_temperature(where, temperature)
+    if validation_enabled():
+        check_context(where, context, features, dtype=dtype)
+    return shape
+
+
 def check_context(
     where: str,
     context: object,

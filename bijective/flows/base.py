@@ -20,8 +20,7 @@ from ..validation import (
     check_dtype,
     check_event,
     check_finite,
-    check_sample_shape,
-    check_temperature,
+    check_sampling,
     validation_enabled,
 )
 
@@ -121,10 +120,9 @@ class Flow(Recorded, nn.Module):
     def _latent_and_context(
         self, where: str, shape: Sequence[int] | int, context: Tensor | None, temperature: float
     ) -> tuple[Tensor, Tensor | None]:
-        shape = check_sample_shape(where, shape)
-        check_temperature(where, temperature)
-        if validation_enabled():
-            check_context(where, context, self.transform.context_features, dtype=self._dtype())
+        shape = check_sampling(
+            where, shape, temperature, context, self.transform.context_features, self._dtype()
+        )
         if context is not None and self.transform.context_features:
             shape = shape + tuple(context.shape[:-1])
             context = context.expand(*shape, context.shape[-1])

@@ -21,8 +21,7 @@ from ..validation import (
     as_shape,
     check_context,
     check_event,
-    check_sample_shape,
-    check_temperature,
+    check_sampling,
     validation_enabled,
 )
 
@@ -164,9 +163,7 @@ class DiscreteAutoregressive(Recorded, nn.Module):
         """Ancestral samples, no gradients: (*shape, *context batch, *event), values as floats.
         A mixture of K arrangements draws each row's arrangement uniformly first."""
         where = f"{type(self).__name__}.sample"
-        check_temperature(where, temperature)
-        shape = check_sample_shape(where, shape)
-        check_context(where, context, self.context_features)
+        shape = check_sampling(where, shape, temperature, context, self.context_features)
         if context is not None:
             shape = shape + tuple(context.shape[:-1])
             context = context.expand(*shape, context.shape[-1]).reshape(-1, context.shape[-1])

@@ -13,7 +13,7 @@ from .. import objectives
 from ..gaussian import log_normal
 from ..nn import MLP
 from ..recorded import Recorded
-from ..validation import check_context, check_sample_shape, check_temperature
+from ..validation import check_context, check_sampling
 from .posteriors import POSTERIORS, Posterior, PosteriorName
 
 
@@ -116,9 +116,7 @@ class VAE(Recorded, nn.Module):
     ) -> Tensor:
         """x ~ p(x | z), z ~ N(0, T^2 I) at temperature T; with `mean`, the Bernoulli means
         instead of binary draws: (*shape, D)."""
-        check_context("VAE.sample", context, 0)
-        shape = check_sample_shape("VAE.sample", shape)
-        check_temperature("VAE.sample", temperature)
+        shape = check_sampling("VAE.sample", shape, temperature, context, 0)
         anchor = self.decoder.net[0].weight
         z = temperature * torch.randn(*shape, self.latent, dtype=anchor.dtype, device=anchor.device)
         probs = torch.sigmoid(self.decoder(z))

@@ -46,7 +46,7 @@ from ..models import MADE, Transformer
 from ..nn import MaskedMLP
 from ..recorded import Recorded
 from ..transforms import SplineTransformer
-from ..validation import check_context, check_sample_shape, check_temperature
+from ..validation import check_sampling
 from .rows import check_rows, student_t_log_prob
 
 _START_DOF = 10.0  # the Student-t degrees of freedom a heavy-tailed column starts from
@@ -293,9 +293,7 @@ class Tabular(Recorded, nn.Module):
     ) -> Tensor:
         """Encoded rows (*shape, C), drawn column by column (NaN where drawn missing)."""
         where = f"{type(self).__name__}.sample"
-        check_temperature(where, temperature)
-        shape = check_sample_shape(where, shape)
-        check_context(where, context, 0)
+        shape = check_sampling(where, shape, temperature, context, 0)
         n = math.prod(shape)
         anchor = self.tail
         rows = torch.full(
