@@ -13,7 +13,13 @@ from torch import Tensor, distributions, nn
 
 from ..distributions import Distribution
 from ..recorded import Recorded
-from ..transforms.base import Compose, Transform, empty_batch, empty_outputs
+from ..transforms.base import (
+    Compose,
+    Transform,
+    empty_batch,
+    empty_outputs,
+    logdet_discarded,
+)
 from ..validation import (
     Shape,
     check_context,
@@ -136,7 +142,8 @@ class Flow(Recorded, nn.Module):
     ) -> Tensor:
         """Samples x = f^{-1}(z), z ~ p_z at `temperature`, keeping gradients to the parameters."""
         z, context = self._latent_and_context("Flow.rsample", shape, context, temperature)
-        return self._decode(z, context)[0]
+        with logdet_discarded():
+            return self._decode(z, context)[0]
 
     def sample(
         self,
@@ -170,7 +177,8 @@ class Flow(Recorded, nn.Module):
             self._check_data("Flow.encode", x, context, finite=False)
         if empty_batch(x, self.event_shape, self.base.event_shape):
             return empty_outputs(x, self.event_shape, self.base.event_shape)[0]
-        return self.transform._forward(x, context)[0]
+        with logdet_discarded():
+            return self.transform._forward(x, context)[0]
 
     def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         """The data x = f^{-1}(z)."""
@@ -178,7 +186,8 @@ class Flow(Recorded, nn.Module):
             self._check_data(
                 "Flow.decode", z, context, finite=False, shape=self.base.event_shape, name="z"
             )
-        return self._decode(z, context)[0]
+        with logdet_discarded():
+            return self._decode(z, context)[0]
 
     def as_distribution(self, context: Tensor | None = None) -> FlowDistribution:
         """This flow (at `context`) as a torch.distributions.Distribution; with pyro

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
 
 from ..validation import Shape, check_context, check_event, validation_enabled
+
+# True while the caller discards the log-dets (Flow.sample, encode, decode): a transform
+# whose log-det costs work of its own (ContinuousFlow's trace) may then return zeros. A
+# module global, as nn.precision's: torch.compile guards it as a constant.
+_LOGDET_DISCARDED = False
+
+
+@contextlib.contextmanager
+def logdet_discarded() -> Iterator[None]:
+    """Inside, transforms may return 0 for log|det df/dx| (their outputs stay exact):
+    for callers that keep only x or z."""
+    global _LOGDET_DISCARDED
+    previous, _LOGDET_DISCARDED = _LOGDET_DISCARDED, True
+    try:
+        yield
+    finally:
+        _LOGDET_DISCARDED = previous
+
+
+def logdet_is_discarded() -> bool:
+    return _LOGDET_DISCARDED
 
 
 def sum_event(values: Tensor, event_dims: int) -> Tensor:

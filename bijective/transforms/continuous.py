@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..nn.ode import ODENet
 from ..optional import require
-from .base import Transform
+from .base import Transform, logdet_is_discarded
 from .jacobians import dot, exact_trace, rademacher, vjp
 from .roots import ConvergenceError
 
@@ -36,10 +36,13 @@ class _Dynamics(nn.Module):
         self.context: Tensor | None = None
         self.noise: Tensor | None = None  # None: the exact trace
         self.regularise = False
+        self.field_only = False  # the log-det is discarded: integrate x alone
         self.evaluations = 0
 
     def forward(self, t: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         self.evaluations += 1
+        if self.field_only:
+            return (self.net(state[0], t, self.context),)
         graph = torch.is_grad_enabled()
         with torch.enable_grad():
             x = state[0]  # a fresh leaf unless it is part of a graph being recorded
@@ -74,6 +77,8 @@ class ContinuousFlow(Transform):
     `penalty` = mean(lambda_K int |f|^2 dt + lambda_J int |df/dx|_F^2 dt), which the
     training loss adds (bijective.objectives.penalty). Shapes: x, z (*batch, D); context
     (*batch, C); ladj (*batch). `evaluations`: the number of f evaluations of the last solve.
+    Where the caller discards the log-det (Flow.sample, encode, decode: transforms.base.
+    logdet_discarded), x is integrated alone and ladj is 0: no trace is computed.
 
     Args:
         features: D.
@@ -167,9 +172,11 @@ class ContinuousFlow(Transform):
         exact = (self.trace if self.training else self.eval_trace) == "exact"
         dynamics.context, dynamics.noise = context, None if exact else rademacher(flat)
         dynamics.regularise = self.training and (self.kinetic > 0 or self.jacobian > 0)
+        dynamics.field_only = logdet_is_discarded() and not dynamics.regularise
         dynamics.evaluations = 0
         zeros = flat.new_zeros(len(flat))
         state = (flat, zeros, zeros, zeros) if dynamics.regularise else (flat, zeros)
+        state = state[:1] if dynamics.field_only else state
         floor = 8 * torch.finfo(x.dtype).eps
         options = {
             "rtol": max(self.rtol, floor),
@@ -197,7 +204,7 @@ class ContinuousFlow(Transform):
             ) from None
         finally:
             dynamics.context = dynamics.noise = None
-        final = [s[-1] for s in out]
+        final = [s[-1] for s in out] + [zeros]  # zeros: the log-det when it is discarded
         if dynamics.regularise:
             self.penalty = (self.kinetic * final[2] + self.jacobian * final[3]).mean()
         return final[0].reshape(x.shape), final[1].reshape(x.shape[:-1])

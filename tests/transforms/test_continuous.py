@@ -127,3 +127,25 @@ def test_ffjord_learns_two_moons() -> None:
         opt.step()
     end = float(bj.objectives.mean_nll(flow, x[:500]))
     assert end < start - 0.8, (start, end)
+
+
+def test_sampling_integrates_x_alone_and_gives_the_traced_inverse(monkeypatch) -> None:
+    """Flow.sample, rsample, encode and decode discard the log-det: the solve then carries
+    x alone (no trace computed, so a D-dimensional sample is not D backward passes a
+    step) and x is the traced inverse's, to the solver's tolerance."""
+    t = cnf(context=2)
+    flow = bj.Flow(t, bj.distributions.StandardNormal(3)).double().eval()
+    z, c = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 2, dtype=torch.float64)
+    with torch.no_grad():
+        x, ladj = t.inverse(z, c)
+    assert ladj.abs().min() > 1e-3
+    monkeypatch.setattr(bj.transforms.continuous, "exact_trace", None)  # called: TypeError
+    monkeypatch.setattr(bj.transforms.continuous, "dot", None)
+    torch.testing.assert_close(flow.decode(z, c), x, atol=1e-7, rtol=0)
+    torch.testing.assert_close(flow.encode(x, c), z, atol=1e-7, rtol=0)
+    rows = flow.rsample((), c)
+    assert rows.shape == (6, 3) and rows.requires_grad  # gradients still reach the field
+    rows.sum().backward()
+    assert all(p.grad is not None for p in t.parameters())
+    with pytest.raises(TypeError):  # the log-density still needs the trace
+        flow.log_prob(x, c)
