@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..nn.lipschitz import LipschitzConvNet, LipschitzMLP
 from ..validation import Shape
-from .base import Transform, batch_shape
+from .base import Transform, batch_shape, logdet_is_discarded
 from .jacobians import exact_logdet, rademacher, roulette_logdet, series_logdet, vjp
 from .roots import fixed_point
 
@@ -108,6 +108,8 @@ class ContractiveResidual(Transform):
         flat, context, batch = self._flat(x, context)
         if x.numel() == 0:
             return x.clone(), x.new_zeros(batch)
+        if logdet_is_discarded():  # g alone: no Jacobian products
+            return (flat + self.net(flat, context)).reshape(x.shape), x.new_zeros(batch)
         g, ladj = self._g_and_ladj(flat, context, self.net.weights())
         return (flat + g).reshape(x.shape), ladj.reshape(batch)
 
@@ -133,6 +135,8 @@ class ContractiveResidual(Transform):
             raise type(error)(str(error) + advice) from None
         if torch.is_grad_enabled():
             x = self._implicit(flat, x, context, weights, rtol)
+        if logdet_is_discarded():
+            return x.reshape(z.shape), z.new_zeros(batch)
         # A view: the Jacobian products below stop at it and never fire x's hook.
         _, ladj = self._g_and_ladj(x.view_as(x), context, weights)
         return x.reshape(z.shape), -ladj.reshape(batch)

@@ -203,3 +203,24 @@ def test_residual_flow_learns_two_moons() -> None:
     assert end < start - 0.5, (start, end)
     samples = flow.sample((500,))
     assert samples.isfinite().all() and samples.std(0).min() > 0.3
+
+
+def test_sampling_skips_the_log_det_and_gives_the_same_x(monkeypatch) -> None:
+    """Where the log-det is discarded (Flow.sample, encode, decode) a block computes g
+    alone: the same x and z, no Jacobian products."""
+    t = block()
+    flow = bj.Flow(t, bj.distributions.StandardNormal(4)).double().eval()
+    z = torch.randn(7, 4, dtype=torch.float64)
+    with torch.no_grad():
+        x, ladj = t.inverse(z)
+    assert ladj.abs().min() > 1e-3
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the log-det was computed")
+
+    monkeypatch.setattr(t, "_g_and_ladj", refuse)
+    torch.testing.assert_close(flow.decode(z), x)
+    torch.testing.assert_close(flow.encode(x), z, atol=1e-8, rtol=0)
+    assert flow.rsample((3,)).requires_grad
+    with pytest.raises(AssertionError, match="the log-det was computed"):
+        flow.log_prob(x)
