@@ -57,7 +57,7 @@ MODELS.add(
     "image-flow-matching",
     flows.ImageFlowMatching,
     ("density",),
-    ("shape",),
+    ("shape", "context"),
     "flow matching on images: a U-Net field, exact likelihood (ODE)",
 )
 MODELS.add("tarflow", flows.TarFlow, FLOW, VECTOR, "TarFlow: transformer autoregressive flow")
