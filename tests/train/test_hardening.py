@@ -94,7 +94,9 @@ class _Labelled:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int | None]] = []
 
-    def sample(self, n: int, temperature: float, label: int | None) -> torch.Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, label: int | None = None, *, guidance: float = 0.0
+    ) -> torch.Tensor:
         self.calls.append((n, label))
         return torch.full((n, 2), float(label))
 
@@ -102,12 +104,12 @@ class _Labelled:
 def test_chunks_cover_every_class_in_order(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(cli, "CHUNK", 4)
     fake = _Labelled()
-    assert cli._sample_in_chunks(fake, 10, 1.0, None, tmp_path / "x.npy") == 30
+    assert cli._sample_in_chunks(fake, fake.sample, 10, None, tmp_path / "x.npy") == 30
     assert fake.calls == [(size, k) for k in range(3) for size in (4, 4, 2)]
     rows = np.load(tmp_path / "x.npy")
     assert rows.shape == (30, 2) and (rows[:, 0] == np.repeat([0, 1, 2], 10)).all()
     fake = _Labelled()
-    assert cli._sample_in_chunks(fake, 10, 1.0, 2, tmp_path / "y.npy") == 10
+    assert cli._sample_in_chunks(fake, fake.sample, 10, 2, tmp_path / "y.npy") == 10
     assert (np.load(tmp_path / "y.npy") == 2).all()
 
 
