@@ -216,7 +216,8 @@ def image_grid(images: Tensor, path: Path, rows: int | None = None, title: str =
             1 + r * (height + 1) : 1 + r * (height + 1) + height,
             1 + c * (width + 1) : 1 + c * (width + 1) + width,
         ] = image
-    figure, axis = plt.subplots(figsize=(cols * 0.6 + 0.5, rows * 0.6 + 0.5))
+    wide = max(cols * 0.6 + 0.5, 0.075 * len(title) + 0.3)  # the title fits (9 pt)
+    figure, axis = plt.subplots(figsize=(wide, rows * 0.6 + 0.5))
     if channels == 1:
         axis.imshow(canvas[0].numpy(), cmap="gray", vmin=0, vmax=1)
     else:

@@ -51,6 +51,15 @@ def test_sample_pictures_carry_temperature_and_class(figures, tmp_path) -> None:
     assert figures[1].axes[0].get_title() == "samples, T = 0.7, class 3"
 
 
+def test_a_long_grid_title_fits_its_figure(figures, tmp_path) -> None:
+    title = "8 samples, T = 1, class 3, guidance 2"  # wider than a grid of 3 x 3 tiles
+    viz.image_grid(torch.rand(8, 1, 8, 8), tmp_path / "g.png", title=title)
+    figure = figures[0]
+    text = figure.axes[0].title
+    box = text.get_window_extent(figure.canvas.get_renderer())
+    assert text.get_text() == title and 0 <= box.x0 and box.x1 <= figure.bbox.width
+
+
 def test_the_cli_titles_a_sampled_grid_with_its_label_and_temperature(
     figures, tmp_path, capsys
 ) -> None:
