@@ -69,9 +69,7 @@ class Flow(Recorded, nn.Module):
             )
         self.transform = transform
         self.base = base
-        self.event_shape: Shape = (
-            transform.event_shape if transform.event_shape is not None else base.event_shape
-        )
+        self.event_shape = _event_shape(transform, base)
 
     def prefixed(self, *steps: Transform) -> Flow:
         """This flow, of its class and settings (a TarFlow's guidance, flow matching's
@@ -81,7 +79,7 @@ class Flow(Recorded, nn.Module):
         for table in ("_parameters", "_buffers", "_modules"):
             flow.__dict__[table] = dict(self.__dict__[table])
         flow.transform = Compose(*steps, self.transform)
-        flow.event_shape = flow.transform.event_shape or self.event_shape
+        flow.event_shape = _event_shape(flow.transform, self.base)
         return flow
 
     def _dtype(self) -> torch.dtype | None:
@@ -197,6 +195,11 @@ class Flow(Recorded, nn.Module):
 
             return pyro_class(FlowDistribution)(self, context)
         return FlowDistribution(self, context)
+
+
+def _event_shape(transform: Transform, base: Distribution) -> Shape:
+    """The shape of one x: the transform's, or (a transform of any shape) the base's."""
+    return transform.event_shape if transform.event_shape is not None else base.event_shape
 
 
 def warn_not_finite(where: str, x: Tensor, log_p: Tensor) -> None:
