@@ -476,8 +476,8 @@ def text(budget: float, data_dir: str | None) -> None:
     ]
     for key, name in TEXT_MODELS.items():
         path = CONFIGS / "autoregressive" / f"fortunes-{key}.yaml"
-        steps, _ = seconds_per_step(T.load_config(path, place))
-        steps = max(100, int(budget / steps))
+        per_step, _ = seconds_per_step(T.load_config(path, place))
+        steps = max(100, int(budget / per_step))
         overrides = [*place, f"train.steps={steps}", f"train.eval_every={max(steps // 8, 1)}"]
         with tempfile.TemporaryDirectory() as runs:
             r = T.train(T.load_config(path, overrides), Path(runs) / key, log=lambda _: None)
